@@ -1,0 +1,434 @@
+"""Plain-NumPy reference of every kernel in docs/kernel_api.md: the executable spec.
+
+Each function states one kernel's contract as directly as NumPy allows; the Numba set
+(`minigan.kernels`) and the CUDA set are tested against it. Arrays keep their dtype: float32 in,
+float32 out (NumPy 2 treats Python scalars as "weak", so `0.5 * x` stays float32).
+
+Notation: `x (N, C, H, W)`, `weight (O, C, kH, kW)`, stride `(sh, sw)`, padding `(ph, pw)`,
+dilation `(dh, dw)`, and `xpad` is `x` with `ph` rows / `pw` columns of zeros on each side.
+
+Besides the kernel API (`KERNEL_API`), this module holds the small shape helpers that every
+kernel set shares: `pair`, `conv2d_output_hw`, `pool2d_output_hw`, `check_reduction`,
+`check_same`, `check_indices`.
+"""
+
+import math
+
+import numpy as np
+
+KERNEL_API = (
+    "conv2d_forward", "conv2d_backward_data", "conv2d_backward_weight",
+    "batch_norm_forward_train", "batch_norm_forward_eval",
+    "batch_norm_backward_train", "batch_norm_backward_eval", "batch_norm_update_running",
+    "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
+    "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
+    "bce_forward", "bce_backward", "bce_with_logits_forward", "bce_with_logits_backward",
+    "mse_forward", "mse_backward", "kl_normal_forward", "kl_normal_backward",
+    "max_pool2d_forward", "max_pool2d_backward", "max_unpool2d_forward", "max_unpool2d_backward",
+    "sgd_step", "adam_step",
+)
+"""Names every kernel set must export, with the parameter names used here."""
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+# ----------------------------------------------------------------------------- shape helpers
+
+def pair(value):
+    """`v -> (v, v)` for an int, `(a, b) -> (a, b)` for a pair; always Python ints."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"expected an int or a pair of ints, got {value!r}")
+        return int(value[0]), int(value[1])
+    return int(value), int(value)
+
+
+def conv2d_output_hw(op, input_hw, kernel_hw, stride, padding, dilation):
+    """`Ho = (H + 2*ph - dh*(kH-1) - 1)//sh + 1`, likewise `Wo`; ValueError if the output is empty."""
+    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
+        raise ValueError(f"{op}: need stride >= 1, dilation >= 1, padding >= 0, "
+                         f"got stride={stride}, padding={padding}, dilation={dilation}")
+    out = tuple((size + 2 * p - d * (k - 1) - 1) // s + 1
+                for size, k, s, p, d in zip(input_hw, kernel_hw, stride, padding, dilation))
+    if min(out) < 1:
+        raise ValueError(f"{op}: input {tuple(input_hw)} with kernel {tuple(kernel_hw)}, "
+                         f"stride={stride}, padding={padding}, dilation={dilation} gives an empty output {out}")
+    return out
+
+
+def pool2d_output_hw(op, input_hw, kernel_size, stride, padding):
+    """`Ho = (H + 2*ph - kH)//sh + 1`, likewise `Wo`; padding may be at most half the kernel."""
+    if any(2 * p > k for p, k in zip(padding, kernel_size)):
+        raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {kernel_size}")
+    return conv2d_output_hw(op, input_hw, kernel_size, stride, padding, (1, 1))
+
+
+def check_reduction(op, reduction):
+    """ValueError unless `reduction` is 'mean', 'sum' or 'none'."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def check_same(op, **arrays):
+    """ValueError unless all named arrays have one shape, TypeError unless one floating dtype."""
+    (first, a), *rest = arrays.items()
+    for name, b in rest:
+        if b.shape != a.shape:
+            raise ValueError(f"{op}: {name} shape {b.shape} differs from {first} shape {a.shape}")
+        if b.dtype != a.dtype:
+            raise TypeError(f"{op}: {name} dtype {b.dtype} differs from {first} dtype {a.dtype}")
+    if a.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{op}: expected float32 or float64 arrays, got {a.dtype}")
+
+
+def check_indices(op, indices, plane_size):
+    """ValueError unless every index is a valid flat position in a plane of `plane_size` elements."""
+    if indices.size and (indices.min() < 0 or indices.max() >= plane_size):
+        raise ValueError(f"{op}: indices of shape {indices.shape} must lie in [0, {plane_size}), "
+                         f"got [{indices.min()}, {indices.max()}]")
+
+
+def _check_conv(op, x_shape, weight_shape):
+    """ValueError unless `x (N, C, H, W)` and `weight (O, C, kH, kW)` fit together."""
+    if len(x_shape) != 4 or len(weight_shape) != 4 or x_shape[1] != weight_shape[1]:
+        raise ValueError(f"{op}: input {tuple(x_shape)} needs 4-D (N, C, H, W) and weight "
+                         f"{tuple(weight_shape)} 4-D (O, C, kH, kW) with the same C")
+
+
+def _pad(x, padding, value=0.0):
+    """`x (N, C, H, W)` with `ph` rows and `pw` columns of `value` added on each side."""
+    ph, pw = padding
+    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+
+
+def _tap(xp, i, j, out_hw, stride, dilation):
+    """The `(N, C, Ho, Wo)` view `xp[:, :, ho*sh + i*dh, wo*sw + j*dw]` seen by kernel tap `(i, j)`."""
+    (ho, wo), (sh, sw), (dh, dw) = out_hw, stride, dilation
+    return xp[:, :, i * dh: i * dh + sh * (ho - 1) + 1: sh, j * dw: j * dw + sw * (wo - 1) + 1: sw]
+
+
+# ----------------------------------------------------------------------------- convolution
+
+def conv2d_forward(x, weight, bias, stride, padding, dilation):
+    """Cross-correlation, summed over the kH*kW kernel taps:
+
+        y[n, o, ho, wo] = bias[o] + sum_{c, i, j} weight[o, c, i, j] * xpad[n, c, ho*sh + i*dh, wo*sw + j*dw]
+    """
+    _check_conv("conv2d_forward", x.shape, weight.shape)
+    n, o, (kh, kw) = x.shape[0], weight.shape[0], weight.shape[2:]
+    out_hw = conv2d_output_hw("conv2d_forward", x.shape[2:], (kh, kw), stride, padding, dilation)
+    xp = _pad(x, padding)
+    y = np.zeros((n, o) + out_hw, dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            taps = _tap(xp, i, j, out_hw, stride, dilation)                     # (N, C, Ho, Wo)
+            y += np.moveaxis(np.tensordot(taps, weight[:, :, i, j], axes=([1], [1])), -1, 1)
+    if bias is not None:
+        y += bias.reshape(1, o, 1, 1)
+    return y
+
+
+def conv2d_backward_data(grad_y, weight, input_hw, stride, padding, dilation):
+    """Adjoint of `conv2d_forward` in x (a transposed convolution): every tap scatters back,
+
+        grad_xpad[n, c, ho*sh + i*dh, wo*sw + j*dw] += sum_o grad_y[n, o, ho, wo] * weight[o, c, i, j]
+
+    and `grad_x` is `grad_xpad` with the padding cut off.
+    """
+    (h, w), (ph, pw), (kh, kw) = input_hw, padding, weight.shape[2:]
+    n, c = grad_y.shape[0], weight.shape[1]
+    _check_conv("conv2d_backward_data", (n, c, h, w), weight.shape)
+    out_hw = conv2d_output_hw("conv2d_backward_data", input_hw, (kh, kw), stride, padding, dilation)
+    if grad_y.shape != (n, weight.shape[0]) + out_hw:
+        raise ValueError(f"conv2d_backward_data: grad_y {grad_y.shape} does not match weight "
+                         f"{weight.shape} and input_hw {tuple(input_hw)} (expected output {out_hw})")
+    grad_xp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=grad_y.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            target = _tap(grad_xp, i, j, out_hw, stride, dilation)             # a view: += writes through
+            target += np.moveaxis(np.tensordot(grad_y, weight[:, :, i, j], axes=([1], [0])), -1, 1)
+    return np.ascontiguousarray(grad_xp[:, :, ph: ph + h, pw: pw + w])
+
+
+def conv2d_backward_weight(grad_y, x, kernel_hw, stride, padding, dilation):
+    """Gradient of `conv2d_forward` in weight: correlate grad_y with the input,
+
+        grad_weight[o, c, i, j] = sum_{n, ho, wo} grad_y[n, o, ho, wo] * xpad[n, c, ho*sh + i*dh, wo*sw + j*dw]
+    """
+    kh, kw = kernel_hw
+    o = grad_y.shape[1]
+    _check_conv("conv2d_backward_weight", x.shape, (o, x.shape[1], kh, kw))
+    out_hw = conv2d_output_hw("conv2d_backward_weight", x.shape[2:], kernel_hw, stride, padding, dilation)
+    if grad_y.shape != (x.shape[0], o) + out_hw:
+        raise ValueError(f"conv2d_backward_weight: grad_y {grad_y.shape} does not match input "
+                         f"{x.shape} (expected (N, O) + {out_hw})")
+    xp = _pad(x, padding)
+    grad_w = np.empty((o, x.shape[1], kh, kw), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            taps = _tap(xp, i, j, out_hw, stride, dilation)
+            grad_w[:, :, i, j] = np.tensordot(grad_y, taps, axes=([0, 2, 3], [0, 2, 3]))
+    return grad_w
+
+
+# ----------------------------------------------------------------------------- batch norm
+# x is (N, C, L); per-channel vectors v (C,) broadcast as v[None, :, None]; M = N*L.
+
+def _per_channel(v):
+    return v.reshape(1, -1, 1)
+
+
+def batch_norm_forward_train(x, weight, bias, eps):
+    """mean = sum_{n,l} x / M, var = sum_{n,l} (x - mean)^2 / M (biased),
+    y = weight * (x - mean) / sqrt(var + eps) + bias. Returns (y, mean, var)."""
+    mean = x.mean(axis=(0, 2))
+    var = ((x - _per_channel(mean)) ** 2).mean(axis=(0, 2))
+    y = batch_norm_forward_eval(x, mean, var, weight, bias, eps)
+    return y, mean, var
+
+
+def batch_norm_forward_eval(x, running_mean, running_var, weight, bias, eps):
+    """y = weight * (x - running_mean) / sqrt(running_var + eps) + bias."""
+    x_hat = (x - _per_channel(running_mean)) / np.sqrt(_per_channel(running_var) + eps)
+    return _per_channel(weight) * x_hat + _per_channel(bias)
+
+
+def batch_norm_backward_train(grad_y, x, mean, var, weight, eps):
+    """With x_hat = (x - mean) / sqrt(var + eps), the batch statistics differentiated too:
+
+        grad_bias   = sum_{n,l} grad_y
+        grad_weight = sum_{n,l} grad_y * x_hat
+        grad_x      = weight / sqrt(var + eps) * (grad_y - grad_bias / M - x_hat * grad_weight / M)
+    """
+    m = x.shape[0] * x.shape[2]
+    inv_std = 1 / np.sqrt(var + eps)
+    x_hat = (x - _per_channel(mean)) * _per_channel(inv_std)
+    grad_bias = grad_y.sum(axis=(0, 2))
+    grad_weight = (grad_y * x_hat).sum(axis=(0, 2))
+    grad_x = _per_channel(weight * inv_std) * (
+        grad_y - _per_channel(grad_bias) / m - x_hat * _per_channel(grad_weight) / m)
+    return grad_x, grad_weight, grad_bias
+
+
+def batch_norm_backward_eval(grad_y, x, running_mean, running_var, weight, eps):
+    """Running statistics are constants: grad_x = grad_y * weight / sqrt(running_var + eps),
+    grad_weight = sum_{n,l} grad_y * x_hat, grad_bias = sum_{n,l} grad_y."""
+    inv_std = 1 / np.sqrt(running_var + eps)
+    x_hat = (x - _per_channel(running_mean)) * _per_channel(inv_std)
+    grad_x = grad_y * _per_channel(weight * inv_std)
+    return grad_x, (grad_y * x_hat).sum(axis=(0, 2)), grad_y.sum(axis=(0, 2))
+
+
+def batch_norm_update_running(running_mean, running_var, mean, var, count, momentum):
+    """In place: rm <- (1-m)*rm + m*mean, rv <- (1-m)*rv + m*var*count/(count-1) (unbiased)."""
+    if count < 2:
+        raise ValueError(f"batch_norm_update_running: need more than 1 value per channel, got count={count}")
+    running_mean *= 1 - momentum
+    running_mean += momentum * mean
+    running_var *= 1 - momentum
+    running_var += momentum * count / (count - 1) * var
+
+
+# ----------------------------------------------------------------------------- activations
+
+def relu_forward(x):
+    """y = max(x, 0)."""
+    return np.maximum(x, 0)
+
+
+def relu_backward(grad_y, x):
+    """grad_x = grad_y * [x > 0]."""
+    return grad_y * (x > 0)
+
+
+def leaky_relu_forward(x, negative_slope):
+    """y = x if x > 0 else negative_slope * x."""
+    return np.where(x > 0, x, negative_slope * x)
+
+
+def leaky_relu_backward(grad_y, x, negative_slope):
+    """grad_x = grad_y * (1 if x > 0 else negative_slope)."""
+    return grad_y * np.where(x > 0, 1, negative_slope).astype(grad_y.dtype)
+
+
+def tanh_forward(x):
+    """y = tanh(x)."""
+    return np.tanh(x)
+
+
+def tanh_backward(grad_y, y):
+    """grad_x = grad_y * (1 - y^2), from the forward's output y."""
+    return grad_y * (1 - y * y)
+
+
+def sigmoid_forward(x):
+    """y = 1 / (1 + e^-x), evaluated with e = e^-|x| <= 1 so nothing overflows:
+    y = 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def sigmoid_backward(grad_y, y):
+    """grad_x = grad_y * y * (1 - y), from the forward's output y."""
+    return grad_y * y * (1 - y)
+
+
+# ----------------------------------------------------------------------------- losses
+
+def _reduce(op, loss, reduction):
+    """'none': the elementwise loss; 'sum' / 'mean': its sum / mean as a 0-d array."""
+    check_reduction(op, reduction)
+    if reduction == "none":
+        return loss
+    return np.asarray(loss.sum() if reduction == "sum" else loss.mean())
+
+
+def _expand(op, grad_out, shape, reduction):
+    """g: grad_out broadcast to the input shape (divided by the element count for 'mean')."""
+    check_reduction(op, reduction)
+    if reduction == "none":
+        return grad_out
+    return np.broadcast_to(grad_out / math.prod(shape) if reduction == "mean" else grad_out, shape)
+
+
+def bce_forward(p, target, reduction):
+    """l = -(t * max(log p, -100) + (1 - t) * max(log(1 - p), -100)), reduced."""
+    check_same("bce_forward", p=p, target=target)
+    with np.errstate(divide="ignore"):
+        log_p, log_1mp = np.maximum(np.log(p), -100), np.maximum(np.log(1 - p), -100)
+    return _reduce("bce_forward", -(target * log_p + (1 - target) * log_1mp), reduction)
+
+
+def bce_backward(grad_out, p, target, reduction):
+    """grad_p = g * (p - t) / max(p * (1 - p), 1e-12)."""
+    g = _expand("bce_backward", grad_out, p.shape, reduction)
+    return g * (p - target) / np.maximum(p * (1 - p), 1e-12)
+
+
+def bce_with_logits_forward(logits, target, reduction):
+    """l = max(z, 0) - z * t + log(1 + e^-|z|), the overflow-free form of bce(sigmoid(z), t)."""
+    check_same("bce_with_logits_forward", logits=logits, target=target)
+    z = logits
+    return _reduce("bce_with_logits_forward",
+                   np.maximum(z, 0) - z * target + np.log1p(np.exp(-np.abs(z))), reduction)
+
+
+def bce_with_logits_backward(grad_out, logits, target, reduction):
+    """grad_z = g * (sigmoid(z) - t)."""
+    g = _expand("bce_with_logits_backward", grad_out, logits.shape, reduction)
+    return g * (sigmoid_forward(logits) - target)
+
+
+def mse_forward(x, target, reduction):
+    """l = (x - t)^2, reduced."""
+    check_same("mse_forward", x=x, target=target)
+    return _reduce("mse_forward", (x - target) ** 2, reduction)
+
+
+def mse_backward(grad_out, x, target, reduction):
+    """grad_x = g * 2 (x - t) (and grad_target = -grad_x, left to the caller)."""
+    g = _expand("mse_backward", grad_out, x.shape, reduction)
+    return g * 2 * (x - target)
+
+
+def kl_normal_forward(mu, logvar, reduction):
+    """KL(N(mu, e^lv) || N(0, 1)) per element: l = -1/2 (1 + lv - mu^2 - e^lv), reduced."""
+    check_same("kl_normal_forward", mu=mu, logvar=logvar)
+    return _reduce("kl_normal_forward", -0.5 * (1 + logvar - mu * mu - np.exp(logvar)), reduction)
+
+
+def kl_normal_backward(grad_out, mu, logvar, reduction):
+    """(grad_mu, grad_logvar) = (g * mu, g * 1/2 (e^lv - 1))."""
+    g = _expand("kl_normal_backward", grad_out, mu.shape, reduction)
+    return g * mu, g * 0.5 * (np.exp(logvar) - 1)
+
+
+# ----------------------------------------------------------------------------- pooling
+# Indices are flat positions h*W + w inside each (n, c) plane, int64, as in PyTorch.
+
+def _planes(a):
+    """`a (N, C, ...)` viewed as `(N*C, plane size)`."""
+    return a.reshape(a.shape[0] * a.shape[1], -1)
+
+
+def max_pool2d_forward(x, kernel_size, stride, padding):
+    """y[n, c, ho, wo] = max_{i < kH, j < kW} xpad[n, c, ho*sh + i, wo*sw + j], padding = -inf;
+    indices = h*W + w of that maximum in the unpadded plane: the first maximum in row-major
+    window order, or the last NaN (NaN propagates, as in PyTorch). Returns (y, indices)."""
+    (h, w), (kh, kw) = x.shape[2:], kernel_size
+    out_hw = pool2d_output_hw("max_pool2d_forward", (h, w), kernel_size, stride, padding)
+    xp = _pad(x, padding, value=-np.inf)
+    top = np.arange(out_hw[0])[:, None] * stride[0] - padding[0]        # window origins, unpadded
+    left = np.arange(out_hw[1])[None, :] * stride[1] - padding[1]
+    y = np.full(x.shape[:2] + out_hw, -np.inf, dtype=x.dtype)
+    indices = np.broadcast_to(np.maximum(top, 0) * w + np.maximum(left, 0), y.shape).astype(np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            v = _tap(xp, i, j, out_hw, stride, (1, 1))
+            better = (v > y) | np.isnan(v)
+            y = np.where(better, v, y)
+            indices = np.where(better, (top + i) * w + (left + j), indices)
+    return y, indices
+
+
+def max_pool2d_backward(grad_y, indices, input_hw):
+    """grad_x[n, c].flat[indices[n, c, ho, wo]] += grad_y[n, c, ho, wo] (scatter-add)."""
+    check_indices("max_pool2d_backward", indices, math.prod(input_hw))
+    grad_x = np.zeros(grad_y.shape[:2] + tuple(input_hw), dtype=grad_y.dtype)
+    rows = np.arange(_planes(grad_x).shape[0])[:, None]
+    np.add.at(_planes(grad_x), (rows, _planes(indices)), _planes(grad_y))
+    return grad_x
+
+
+def max_unpool2d_forward(x, indices, output_hw):
+    """y = zeros (N, C, *output_hw); y[n, c].flat[indices[n, c, h, w]] = x[n, c, h, w]
+    (a repeated index keeps the last value in row-major order)."""
+    check_indices("max_unpool2d_forward", indices, math.prod(output_hw))
+    y = np.zeros(x.shape[:2] + tuple(output_hw), dtype=x.dtype)
+    np.put_along_axis(_planes(y), _planes(indices), _planes(x), axis=1)
+    return y
+
+
+def max_unpool2d_backward(grad_y, indices):
+    """grad_x[n, c, h, w] = grad_y[n, c].flat[indices[n, c, h, w]] (gather)."""
+    check_indices("max_unpool2d_backward", indices, math.prod(grad_y.shape[2:]))
+    return np.take_along_axis(_planes(grad_y), _planes(indices), axis=1).reshape(indices.shape)
+
+
+# ----------------------------------------------------------------------------- optimizers
+
+def sgd_step(param, grad, momentum_buf, lr, momentum, weight_decay, first_step):
+    """In place (PyTorch's SGD without dampening/nesterov):
+
+        d = g + wd * p;  if momentum: buf <- d (first step) or momentum * buf + d;  d = buf
+        p <- p - lr * d
+    """
+    d = grad + weight_decay * param
+    if momentum != 0:
+        if first_step:
+            momentum_buf[...] = d
+        else:
+            momentum_buf *= momentum
+            momentum_buf += d
+        d = momentum_buf
+    param -= lr * d
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):
+    """In place (PyTorch's Adam, L2 weight decay), step counting from 1:
+
+        g = grad + wd * p
+        m <- beta1 * m + (1 - beta1) * g
+        v <- beta2 * v + (1 - beta2) * g^2
+        p <- p - (lr / (1 - beta1^step)) * (m / (sqrt(v) / sqrt(1 - beta2^step) + eps))
+    """
+    if step < 1:
+        raise ValueError(f"adam_step: step counts from 1, got {step}")
+    g = grad + weight_decay * param
+    exp_avg *= beta1
+    exp_avg += (1 - beta1) * g
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * g * g
+    step_size = lr / (1 - beta1 ** step)
+    denom = np.sqrt(exp_avg_sq) / math.sqrt(1 - beta2 ** step) + eps
+    param -= step_size * (exp_avg / denom)
