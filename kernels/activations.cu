@@ -10,16 +10,16 @@
 //   tanh        y = tanh(x)                         dx = dy * (1 - y^2)      (takes y)
 //   sigmoid     y = 1 / (1 + exp(-x))               dx = dy * y * (1 - y)    (takes y)
 
-// Stamps the float and double entry points of a templated body NAME<T>:
-// PARAMS is the parameter list written with the placeholder type T, ARGS the call.
-#define MG_KERNEL_AS(SUFFIX, SCALAR, NAME, PARAMS, ARGS)                    \
+// Stamps the entry points NAME_f32 and NAME_f64: PARAMS is the parameter list written
+// with the placeholder type T (float, then double), CALL the templated body to run.
+#define MG_KERNEL_AS(SUFFIX, SCALAR, NAME, PARAMS, CALL)                    \
     namespace NAME##_##SUFFIX##_scope {                                     \
     typedef SCALAR T;                                                       \
-    extern "C" __global__ void NAME##_##SUFFIX PARAMS { NAME<T> ARGS; }     \
+    extern "C" __global__ void NAME##_##SUFFIX PARAMS { CALL; }             \
     }
-#define MG_FLOAT_KERNELS(NAME, PARAMS, ARGS)                                \
-    MG_KERNEL_AS(f32, float, NAME, PARAMS, ARGS)                            \
-    MG_KERNEL_AS(f64, double, NAME, PARAMS, ARGS)
+#define MG_FLOAT_KERNELS(NAME, PARAMS, CALL)                                \
+    MG_KERNEL_AS(f32, float, NAME, PARAMS, CALL)                            \
+    MG_KERNEL_AS(f64, double, NAME, PARAMS, CALL)
 
 // for (i = first index of this thread; i < n; i += all threads of the grid)
 #define MG_GRID_STRIDE_LOOP(i, n)                                              \
@@ -80,17 +80,17 @@ __device__ void sigmoid_backward(const T* grad_y, const T* y, T* grad_x, long lo
     MG_GRID_STRIDE_LOOP(i, n) { grad_x[i] = grad_y[i] * y[i] * (T(1) - y[i]); }
 }
 
-MG_FLOAT_KERNELS(relu_forward, (const T* x, T* y, long long n), (x, y, n))
+MG_FLOAT_KERNELS(relu_forward, (const T* x, T* y, long long n), relu_forward(x, y, n))
 MG_FLOAT_KERNELS(relu_backward, (const T* grad_y, const T* x, T* grad_x, long long n),
-                 (grad_y, x, grad_x, n))
+                 relu_backward(grad_y, x, grad_x, n))
 MG_FLOAT_KERNELS(leaky_relu_forward, (const T* x, T* y, T slope, long long n),
-                 (x, y, slope, n))
+                 leaky_relu_forward(x, y, slope, n))
 MG_FLOAT_KERNELS(leaky_relu_backward,
                  (const T* grad_y, const T* x, T* grad_x, T slope, long long n),
-                 (grad_y, x, grad_x, slope, n))
-MG_FLOAT_KERNELS(tanh_forward, (const T* x, T* y, long long n), (x, y, n))
+                 leaky_relu_backward(grad_y, x, grad_x, slope, n))
+MG_FLOAT_KERNELS(tanh_forward, (const T* x, T* y, long long n), tanh_forward(x, y, n))
 MG_FLOAT_KERNELS(tanh_backward, (const T* grad_y, const T* y, T* grad_x, long long n),
-                 (grad_y, y, grad_x, n))
-MG_FLOAT_KERNELS(sigmoid_forward, (const T* x, T* y, long long n), (x, y, n))
+                 tanh_backward(grad_y, y, grad_x, n))
+MG_FLOAT_KERNELS(sigmoid_forward, (const T* x, T* y, long long n), sigmoid_forward(x, y, n))
 MG_FLOAT_KERNELS(sigmoid_backward, (const T* grad_y, const T* y, T* grad_x, long long n),
-                 (grad_y, y, grad_x, n))
+                 sigmoid_backward(grad_y, y, grad_x, n))
