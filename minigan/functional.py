@@ -1,0 +1,838 @@
+"""Every differentiable op of minigan: one Function per op, forward and backward side by side.
+
+Conventions: ``x`` is an op's input, ``y`` its output, ``g = dL/dy`` the gradient arriving in
+backward; each docstring states y(x) and the gradients it returns. Heavy ops (convolution,
+batch norm, activations, losses, pooling) call the kernel set of the input's device
+(``ctx.kernels``: Numba on 'cpu', CUDA C on 'cuda'/'cuda-sim'; see docs/kernel_api.md);
+light ones use the array module (``ctx.xp``: NumPy or CuPy) directly.
+
+Names, signatures and layouts mirror ``torch.nn.functional``.
+"""
+
+import numpy as np
+
+from minigan.autograd import Function
+from minigan.backend import array_module, scatter_add
+from minigan.tensor import Tensor, is_scalar, tensor
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------
+def _pair(value, name, op, minimum):
+    """An int or a pair of ints -> a pair, each >= minimum (ValueError naming the op otherwise)."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _check_ndim(op, name, t, ndims):
+    if t.ndim not in ndims:
+        want = " or ".join(f"{n}-D" for n in ndims)
+        raise ValueError(f"{op}: {name} must be {want}, got shape {t.shape}")
+
+
+def _check_same_shape(op, a, b, names=("input", "target")):
+    if a.shape != b.shape:
+        raise ValueError(f"{op}: {names[0]} shape {a.shape} and {names[1]} shape {b.shape} differ")
+
+
+def _check_reduction(op, reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def _lift(value, like):
+    """A Python number or array -> a constant Tensor with ``like``'s dtype and device."""
+    if isinstance(value, Tensor):
+        return value
+    return tensor(value, dtype=like.dtype, device=like.device)
+
+
+def _lift_pair(a, b):
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError("expected at least one Tensor operand")
+    return (_lift(a, b), b) if isinstance(b, Tensor) else (a, _lift(b, a))
+
+
+def unbroadcast(xp, grad, shape):
+    """Sum ``grad`` over the axes that broadcasting added or stretched, giving ``shape``."""
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad
+
+
+# --------------------------------------------------------------------------------------
+# elementwise arithmetic (broadcasting)
+# --------------------------------------------------------------------------------------
+class _Add(Function):
+    """y = a + b;  da = g, db = g (summed over broadcast axes)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = a.shape, b.shape
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        return unbroadcast(ctx.xp, g, ctx.shapes[0]), unbroadcast(ctx.xp, g, ctx.shapes[1])
+
+
+class _Sub(Function):
+    """y = a - b;  da = g, db = -g."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = a.shape, b.shape
+        return a - b
+
+    @staticmethod
+    def backward(ctx, g):
+        return unbroadcast(ctx.xp, g, ctx.shapes[0]), unbroadcast(ctx.xp, -g, ctx.shapes[1])
+
+
+class _Mul(Function):
+    """y = a * b;  da = g * b, db = g * a."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.a, ctx.b
+        da = unbroadcast(ctx.xp, g * b, a.shape) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(ctx.xp, g * a, b.shape) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
+class _Div(Function):
+    """y = a / b;  da = g / b, db = -g * a / b²."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return a / b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.a, ctx.b
+        da = unbroadcast(ctx.xp, g / b, a.shape) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(ctx.xp, -g * a / (b * b), b.shape) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
+class _Pow(Function):
+    """y = a ** b;  da = g * b * a^(b-1), db = g * a^b * log a (a > 0 where db is needed)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        ctx.y = a ** b
+        return ctx.y
+
+    @staticmethod
+    def backward(ctx, g):
+        xp, a, b = ctx.xp, ctx.a, ctx.b
+        da = unbroadcast(xp, g * b * a ** (b - 1), a.shape) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(xp, g * ctx.y * xp.log(a), b.shape) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
+class _Neg(Function):
+    """y = -x;  dx = -g."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class _Exp(Function):
+    """y = e^x;  dx = g * y."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.y = ctx.xp.exp(x)
+        return ctx.y
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.y
+
+
+class _Log(Function):
+    """y = ln x;  dx = g / x."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.x = x
+        return ctx.xp.log(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g / ctx.x
+
+
+def add(a, b):
+    return _Add.apply(*_lift_pair(a, b))
+
+
+def sub(a, b):
+    return _Sub.apply(*_lift_pair(a, b))
+
+
+def mul(a, b):
+    return _Mul.apply(*_lift_pair(a, b))
+
+
+def div(a, b):
+    return _Div.apply(*_lift_pair(a, b))
+
+
+def pow(a, b):
+    return _Pow.apply(*_lift_pair(a, b))
+
+
+def neg(x):
+    return _Neg.apply(x)
+
+
+def exp(x):
+    return _Exp.apply(x)
+
+
+def log(x):
+    return _Log.apply(x)
+
+
+# --------------------------------------------------------------------------------------
+# matrix product, reductions, shape ops
+# --------------------------------------------------------------------------------------
+class _MatMul(Function):
+    """y = a @ b (batched over leading axes, broadcasting);  da = g @ bᵀ, db = aᵀ @ g."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, g):
+        xp, a, b = ctx.xp, ctx.a, ctx.b
+        da = unbroadcast(xp, g @ xp.swapaxes(b, -1, -2), a.shape) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(xp, xp.swapaxes(a, -1, -2) @ g, b.shape) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
+def matmul(a, b):
+    """Matrix product of tensors with at least 2 dimensions (leading axes broadcast)."""
+    a, b = _lift_pair(a, b)
+    if a.ndim < 2 or b.ndim < 2:
+        raise ValueError(f"matmul: both operands need at least 2 dimensions, got shapes {a.shape} and {b.shape}")
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"matmul: inner dimensions differ: shapes {a.shape} and {b.shape}")
+    return _MatMul.apply(a, b)
+
+
+def _normalize_axes(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    return tuple(sorted(int(a) % ndim for a in axes))
+
+
+class _Sum(Function):
+    """y = Σ_axis x;  dx = g broadcast back over the summed axes."""
+
+    @staticmethod
+    def forward(ctx, x, axis=None, keepdims=False):
+        ctx.shape, ctx.axes = x.shape, _normalize_axes(axis, x.ndim)
+        return x.sum(axis=ctx.axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        kept = tuple(1 if i in ctx.axes else n for i, n in enumerate(ctx.shape))
+        return ctx.xp.broadcast_to(g.reshape(kept), ctx.shape).copy()
+
+
+def sum(x, axis=None, keepdims=False):
+    return _Sum.apply(x, axis=axis, keepdims=keepdims)
+
+
+def mean(x, axis=None, keepdims=False):
+    """y = (1/n) Σ_axis x, n the number of elements summed."""
+    axes = _normalize_axes(axis, x.ndim)
+    count = int(np.prod([x.shape[a] for a in axes])) if axes else 1
+    return sum(x, axis=axes, keepdims=keepdims) * (1.0 / count)
+
+
+class _Reshape(Function):
+    """y = x viewed with a new shape;  dx = g reshaped back."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        return x.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.shape)
+
+
+def reshape(x, shape):
+    try:
+        np.empty(x.shape, dtype=np.bool_).reshape(shape)
+    except ValueError:
+        raise ValueError(f"reshape: cannot reshape tensor of shape {x.shape} into {tuple(shape)}") from None
+    return _Reshape.apply(x, shape=tuple(shape))
+
+
+class _Permute(Function):
+    """y = x with axes reordered;  dx = g with the inverse order."""
+
+    @staticmethod
+    def forward(ctx, x, axes):
+        ctx.inverse = tuple(np.argsort(axes))
+        return x.transpose(axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.transpose(ctx.inverse)
+
+
+def permute(x, axes):
+    if sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
+        raise ValueError(f"permute: {tuple(axes)} is not a permutation of the axes of shape {x.shape}")
+    return _Permute.apply(x, axes=tuple(a % x.ndim for a in axes))
+
+
+def transpose(x, dim0, dim1):
+    return x.transpose(dim0, dim1)
+
+
+class _GetItem(Function):
+    """y = x[index];  dx = zeros with g added at index (repeated indices accumulate)."""
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.shape, ctx.index = x.shape, index
+        return x[index]
+
+    @staticmethod
+    def backward(ctx, g):
+        dx = ctx.xp.zeros(ctx.shape, dtype=g.dtype)
+        scatter_add(ctx.xp, dx, ctx.index, g)
+        return dx
+
+
+def getitem(x, index):
+    def unwrap(i):
+        return i.data if isinstance(i, Tensor) else i
+    index = tuple(unwrap(i) for i in index) if isinstance(index, tuple) else unwrap(index)
+    return _GetItem.apply(x, index=index)
+
+
+class _Concatenate(Function):
+    """y = [x₁, x₂, ...] joined along ``axis``;  dxᵢ = the slice of g that xᵢ filled."""
+
+    @staticmethod
+    def forward(ctx, *xs, axis=0):
+        ctx.axis = axis
+        ctx.bounds = np.cumsum([x.shape[axis] for x in xs])[:-1]
+        return ctx.xp.concatenate(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        return tuple(ctx.xp.split(g, ctx.bounds, axis=ctx.axis))
+
+
+def cat(tensors, axis=0):
+    """Join tensors along an existing axis (``torch.cat``)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    axis = axis % tensors[0].ndim
+    ref = tensors[0].shape
+    for t in tensors[1:]:
+        if t.ndim != len(ref) or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref)) if i != axis):
+            raise ValueError(f"cat: shapes {ref} and {t.shape} differ outside axis {axis}")
+    return _Concatenate.apply(*tensors, axis=axis)
+
+
+concatenate = cat
+
+
+# --------------------------------------------------------------------------------------
+# linear and convolution
+# --------------------------------------------------------------------------------------
+class _Linear(Function):
+    """y = x Wᵀ + b for x (..., in), W (out, in), b (out,).
+
+    dx = g W,  dW = Σ gᵀ x (over leading axes),  db = Σ g.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None):
+        ctx.x, ctx.weight, ctx.has_bias = x, weight, bias is not None
+        y = x @ weight.T
+        return y + bias if bias is not None else y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight = ctx.x, ctx.weight
+        g2 = g.reshape(-1, g.shape[-1])
+        dx = (g @ weight) if ctx.needs_input_grad[0] else None
+        dw = (g2.T @ x.reshape(-1, x.shape[-1])) if ctx.needs_input_grad[1] else None
+        db = g2.sum(axis=0) if ctx.has_bias else None
+        return dx, dw, db
+
+
+def linear(x, weight, bias=None):
+    """Affine map y = x Wᵀ + b with weight (out_features, in_features), as ``torch.nn.functional.linear``."""
+    if x.ndim < 1 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input shape {x.shape} does not fit weight shape {weight.shape} "
+                         "(need input (..., in_features) and weight (out_features, in_features))")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias shape {bias.shape} does not match weight shape {weight.shape}")
+    return _Linear.apply(x, weight, bias)
+
+
+def conv_output_size(size, kernel, stride, padding, dilation):
+    """floor((size + 2·padding − dilation·(kernel − 1) − 1) / stride) + 1."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _conv_options(op, stride, padding, dilation):
+    return dict(stride=_pair(stride, "stride", op, 1), padding=_pair(padding, "padding", op, 0),
+                dilation=_pair(dilation, "dilation", op, 1))
+
+
+def _check_conv_input(op, x, weight, bias, in_channels_axis, out_channels_axis):
+    _check_ndim(op, "input", x, (4,))
+    _check_ndim(op, "weight", weight, (4,))
+    if x.shape[1] != weight.shape[in_channels_axis]:
+        raise ValueError(f"{op}: input shape {x.shape} has {x.shape[1]} channels but weight shape "
+                         f"{weight.shape} expects {weight.shape[in_channels_axis]}")
+    if bias is not None and bias.shape != (weight.shape[out_channels_axis],):
+        raise ValueError(f"{op}: bias shape {bias.shape} does not match weight shape {weight.shape}")
+
+
+class _Conv2d(Function):
+    """Cross-correlation y[n,o,i,j] = b[o] + Σ_{c,p,q} W[o,c,p,q] · x_pad[n,c, i·s + p·d, j·s + q·d].
+
+    dx = conv2d_backward_data(g, W)   (the adjoint: a transposed convolution of g)
+    dW = conv2d_backward_weight(g, x) (correlation of x with g)
+    db = Σ_{n,i,j} g[n,o,i,j]
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, dilation):
+        ctx.x, ctx.weight, ctx.has_bias = x, weight, bias is not None
+        ctx.options = dict(stride=stride, padding=padding, dilation=dilation)
+        return ctx.kernels.conv2d_forward(x, weight, bias, **ctx.options)
+
+    @staticmethod
+    def backward(ctx, g):
+        k, x, weight = ctx.kernels, ctx.x, ctx.weight
+        dx = k.conv2d_backward_data(g, weight, x.shape[2:], **ctx.options) if ctx.needs_input_grad[0] else None
+        dw = k.conv2d_backward_weight(g, x, weight.shape[2:], **ctx.options) if ctx.needs_input_grad[1] else None
+        db = g.sum(axis=(0, 2, 3)) if ctx.has_bias else None
+        return dx, dw, db
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """2-D convolution of x (N, C_in, H, W) with weight (C_out, C_in, kH, kW), as in PyTorch."""
+    op = "conv2d"
+    options = _conv_options(op, stride, padding, dilation)
+    _check_conv_input(op, x, weight, bias, in_channels_axis=1, out_channels_axis=0)
+    out_hw = [conv_output_size(x.shape[2 + i], weight.shape[2 + i], options["stride"][i],
+                               options["padding"][i], options["dilation"][i]) for i in range(2)]
+    if min(out_hw) < 1:
+        raise ValueError(f"{op}: kernel of weight shape {weight.shape} (dilation {options['dilation']}) is larger "
+                         f"than the padded input of shape {x.shape} (padding {options['padding']})")
+    return _Conv2d.apply(x, weight, bias, **options)
+
+
+class _ConvTranspose2d(Function):
+    """Transposed convolution: the adjoint of conv2d with the same weight, stride, padding, dilation.
+
+    y = conv2d_backward_data(x, W) + b       (W is (C_in, C_out, kH, kW): conv2d's (O, C) layout
+                                              with O = C_in, so x plays conv2d's output gradient)
+    dx = conv2d_forward(g, W)                (the adjoint of the adjoint is the convolution)
+    dW = conv2d_backward_weight(x, g)        (conv2d's weight gradient with g as its input)
+    db = Σ_{n,i,j} g[n,o,i,j]
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, dilation, output_hw):
+        ctx.x, ctx.weight, ctx.has_bias = x, weight, bias is not None
+        ctx.options = dict(stride=stride, padding=padding, dilation=dilation)
+        y = ctx.kernels.conv2d_backward_data(x, weight, output_hw, **ctx.options)
+        if bias is not None:
+            y += bias.reshape(1, -1, 1, 1)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        k, x, weight = ctx.kernels, ctx.x, ctx.weight
+        dx = k.conv2d_forward(g, weight, None, **ctx.options) if ctx.needs_input_grad[0] else None
+        dw = k.conv2d_backward_weight(x, g, weight.shape[2:], **ctx.options) if ctx.needs_input_grad[1] else None
+        db = g.sum(axis=(0, 2, 3)) if ctx.has_bias else None
+        return dx, dw, db
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, dilation=1):
+    """Transposed 2-D convolution of x (N, C_in, H, W) with weight (C_in, C_out, kH, kW), as in PyTorch.
+
+    Output size: (H − 1)·stride − 2·padding + dilation·(kH − 1) + output_padding + 1.
+    """
+    op = "conv_transpose2d"
+    options = _conv_options(op, stride, padding, dilation)
+    output_padding = _pair(output_padding, "output_padding", op, 0)
+    _check_conv_input(op, x, weight, bias, in_channels_axis=0, out_channels_axis=1)
+    for i in range(2):
+        if output_padding[i] >= max(options["stride"][i], options["dilation"][i]):
+            raise ValueError(f"{op}: output_padding {output_padding} must be smaller than stride "
+                             f"{options['stride']} or dilation {options['dilation']}")
+    output_hw = tuple((x.shape[2 + i] - 1) * options["stride"][i] - 2 * options["padding"][i]
+                      + options["dilation"][i] * (weight.shape[2 + i] - 1) + output_padding[i] + 1
+                      for i in range(2))
+    if min(output_hw) < 1:
+        raise ValueError(f"{op}: input shape {x.shape} with weight shape {weight.shape} and padding "
+                         f"{options['padding']} gives an empty output {output_hw}")
+    return _ConvTranspose2d.apply(x, weight, bias, output_hw=output_hw, **options)
+
+
+# --------------------------------------------------------------------------------------
+# batch normalisation
+# --------------------------------------------------------------------------------------
+class _BatchNorm(Function):
+    """y = γ · (x − μ) / √(σ² + ε) + β per channel, x viewed as (N, C, L).
+
+    Training: μ, σ² are the biased batch statistics over (N, L), and with m = N·L, x̂ = (x − μ)/√(σ²+ε):
+        dβ = Σ g,  dγ = Σ g·x̂,  dx = γ/√(σ²+ε) · (g − dβ/m − x̂·dγ/m)
+    Evaluation: μ, σ² are the running estimates, constants:  dx = γ/√(σ²+ε) · g.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps, affine):
+        ctx.shape, ctx.affine, ctx.eps, ctx.training = x.shape, affine, eps, training
+        x3 = ctx.xp.ascontiguousarray(x.reshape(x.shape[0], x.shape[1], -1))
+        k = ctx.kernels
+        if training:
+            y, mean, var = k.batch_norm_forward_train(x3, weight, bias, eps)
+            if running_mean is not None:
+                count = x3.shape[0] * x3.shape[2]
+                k.batch_norm_update_running(running_mean, running_var, mean, var, count, momentum)
+            ctx.stats = mean, var
+        else:
+            y = k.batch_norm_forward_eval(x3, running_mean, running_var, weight, bias, eps)
+            ctx.stats = running_mean.copy(), running_var.copy()
+        ctx.x3, ctx.weight = x3, weight
+        return y.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        g3 = ctx.xp.ascontiguousarray(g.reshape(ctx.x3.shape))
+        backward = ctx.kernels.batch_norm_backward_train if ctx.training else ctx.kernels.batch_norm_backward_eval
+        dx, dw, db = backward(g3, ctx.x3, *ctx.stats, ctx.weight, ctx.eps)
+        if not ctx.affine:
+            dw = db = None
+        return dx.reshape(ctx.shape), dw, db, None, None
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Batch normalisation of x (N, C) or (N, C, H, W) over every axis but the channel axis 1.
+
+    When ``training``, normalises with the batch statistics and, if running stats are given,
+    updates them in place: r_mean ← (1−m)·r_mean + m·μ, r_var ← (1−m)·r_var + m·σ²·n/(n−1).
+    Otherwise normalises with the running statistics.
+    """
+    op = "batch_norm"
+    _check_ndim(op, "input", x, (2, 3, 4))
+    channels = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None and t.shape != (channels,):
+            raise ValueError(f"{op}: {name} shape {t.shape} does not match input shape {x.shape} "
+                             f"({channels} channels)")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{op}: give both running_mean and running_var, or neither")
+    if not training and running_mean is None:
+        raise ValueError(f"{op}: evaluation mode needs running_mean and running_var")
+    if training and x.size // channels < 2:
+        raise ValueError(f"{op}: expected more than 1 value per channel when training, got input shape {x.shape}")
+    affine = weight is not None
+    if not affine:
+        xp = array_module(x.device)
+        weight = Tensor._from_op(xp.ones(channels, dtype=x.dtype), x.device, None)
+        bias = Tensor._from_op(xp.zeros(channels, dtype=x.dtype), x.device, None)
+    stats = (None, None) if running_mean is None else (running_mean.data, running_var.data)
+    return _BatchNorm.apply(x, weight, bias, *stats, training=bool(training), momentum=float(momentum),
+                            eps=float(eps), affine=affine)
+
+
+# --------------------------------------------------------------------------------------
+# activations
+# --------------------------------------------------------------------------------------
+class _ReLU(Function):
+    """y = max(x, 0);  dx = g · [x > 0]."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.x = x
+        return ctx.kernels.relu_forward(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.kernels.relu_backward(g, ctx.x)
+
+
+class _LeakyReLU(Function):
+    """y = x if x > 0 else a·x;  dx = g · (1 if x > 0 else a)."""
+
+    @staticmethod
+    def forward(ctx, x, negative_slope):
+        ctx.x, ctx.slope = x, negative_slope
+        return ctx.kernels.leaky_relu_forward(x, negative_slope)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.kernels.leaky_relu_backward(g, ctx.x, ctx.slope)
+
+
+class _Tanh(Function):
+    """y = tanh x;  dx = g · (1 − y²)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.y = ctx.kernels.tanh_forward(x)
+        return ctx.y
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.kernels.tanh_backward(g, ctx.y)
+
+
+class _Sigmoid(Function):
+    """y = σ(x) = 1 / (1 + e^−x);  dx = g · y · (1 − y)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.y = ctx.kernels.sigmoid_forward(x)
+        return ctx.y
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.kernels.sigmoid_backward(g, ctx.y)
+
+
+def relu(x):
+    return _ReLU.apply(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return _LeakyReLU.apply(x, negative_slope=float(negative_slope))
+
+
+def tanh(x):
+    return _Tanh.apply(x)
+
+
+def sigmoid(x):
+    return _Sigmoid.apply(x)
+
+
+# --------------------------------------------------------------------------------------
+# losses
+# --------------------------------------------------------------------------------------
+class _BinaryCrossEntropy(Function):
+    """ℓ = −[t·max(ln p, −100) + (1−t)·max(ln(1−p), −100)], reduced by mean/sum/none.
+
+    dp = g · (p − t) / (p(1 − p))   (p(1−p) clamped at 1e-12)
+    dt = g · (max(ln(1−p), −100) − max(ln p, −100))
+    """
+
+    @staticmethod
+    def forward(ctx, p, target, reduction):
+        ctx.p, ctx.target, ctx.reduction = p, target, reduction
+        return ctx.kernels.bce_forward(p, target, reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp, p = ctx.xp, ctx.p
+        dp = ctx.kernels.bce_backward(g, p, ctx.target, ctx.reduction) if ctx.needs_input_grad[0] else None
+        dt = None
+        if ctx.needs_input_grad[1]:
+            log_ratio = xp.maximum(xp.log1p(-p), -100) - xp.maximum(xp.log(p), -100)
+            dt = _reduced_grad(ctx, g, p) * log_ratio
+        return dp, dt
+
+
+class _BinaryCrossEntropyWithLogits(Function):
+    """ℓ = max(z, 0) − z·t + ln(1 + e^{−|z|})  (= BCE(σ(z), t) without overflow), reduced.
+
+    dz = g · (σ(z) − t),  dt = −g · z
+    """
+
+    @staticmethod
+    def forward(ctx, z, target, reduction):
+        ctx.z, ctx.target, ctx.reduction = z, target, reduction
+        return ctx.kernels.bce_with_logits_forward(z, target, reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        dz = ctx.kernels.bce_with_logits_backward(g, ctx.z, ctx.target, ctx.reduction) \
+            if ctx.needs_input_grad[0] else None
+        dt = -_reduced_grad(ctx, g, ctx.z) * ctx.z if ctx.needs_input_grad[1] else None
+        return dz, dt
+
+
+class _MSELoss(Function):
+    """ℓ = (x − t)², reduced;  dx = g · 2(x − t),  dt = −dx."""
+
+    @staticmethod
+    def forward(ctx, x, target, reduction):
+        ctx.x, ctx.target, ctx.reduction = x, target, reduction
+        return ctx.kernels.mse_forward(x, target, reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        dx = ctx.kernels.mse_backward(g, ctx.x, ctx.target, ctx.reduction)
+        return (dx if ctx.needs_input_grad[0] else None), (-dx if ctx.needs_input_grad[1] else None)
+
+
+class _KLNormal(Function):
+    """KL(N(μ, e^{lv}) ‖ N(0, 1)) per element: ℓ = −½(1 + lv − μ² − e^{lv}), reduced.
+
+    dμ = g · μ,  dlv = g · ½(e^{lv} − 1)
+    """
+
+    @staticmethod
+    def forward(ctx, mu, logvar, reduction):
+        ctx.mu, ctx.logvar, ctx.reduction = mu, logvar, reduction
+        return ctx.kernels.kl_normal_forward(mu, logvar, reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.kernels.kl_normal_backward(g, ctx.mu, ctx.logvar, ctx.reduction)
+
+
+def _reduced_grad(ctx, g, like):
+    """The incoming gradient spread over the elements: g, g (sum) or g/n (mean), as ``like``'s shape."""
+    scale = 1.0 / like.size if ctx.reduction == "mean" else 1.0
+    return ctx.xp.broadcast_to(g * scale, like.shape)
+
+
+def _loss(function, op, x, target, reduction, names=("input", "target")):
+    _check_reduction(op, reduction)
+    target = _lift(target, x)
+    _check_same_shape(op, x, target, names)
+    return function.apply(x, target, reduction=reduction)
+
+
+def binary_cross_entropy(p, target, reduction="mean"):
+    """Binary cross-entropy of probabilities p in [0, 1] against targets (log clamped at −100, as PyTorch)."""
+    return _loss(_BinaryCrossEntropy, "binary_cross_entropy", p, target, reduction)
+
+
+def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
+    """Binary cross-entropy of σ(logits), computed stably from the logits."""
+    return _loss(_BinaryCrossEntropyWithLogits, "binary_cross_entropy_with_logits", logits, target, reduction)
+
+
+def mse_loss(x, target, reduction="mean"):
+    """Mean squared error (x − target)²."""
+    return _loss(_MSELoss, "mse_loss", x, target, reduction)
+
+
+def kl_normal(mu, logvar, reduction="sum"):
+    """KL( N(mu, exp(logvar)) ‖ N(0, I) ) = −½ Σ (1 + logvar − mu² − exp(logvar))."""
+    return _loss(_KLNormal, "kl_normal", mu, logvar, reduction, names=("mu", "logvar"))
+
+
+# --------------------------------------------------------------------------------------
+# pooling
+# --------------------------------------------------------------------------------------
+class _MaxPool2d(Function):
+    """y[n,c,i,j] = max over the window of x_pad (padding = −∞); indices = argmax as h·W + w.
+
+    dx = g scattered (added) to the argmax positions.
+    """
+
+    @staticmethod
+    def forward(ctx, x, kernel_size, stride, padding):
+        y, indices = ctx.kernels.max_pool2d_forward(x, kernel_size, stride, padding)
+        ctx.indices, ctx.input_hw = indices, x.shape[2:]
+        return y, indices
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.kernels.max_pool2d_backward(g, ctx.indices, ctx.input_hw)
+
+
+class _MaxUnpool2d(Function):
+    """y = zeros of output size with y[n,c,indices[n,c,i,j]] = x[n,c,i,j];  dx = g gathered at indices."""
+
+    @staticmethod
+    def forward(ctx, x, indices, output_hw):
+        ctx.indices = indices
+        return ctx.kernels.max_unpool2d_forward(x, indices, output_hw)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.kernels.max_unpool2d_backward(g, ctx.indices), None
+
+
+def _pool_options(op, x, kernel_size, stride, padding):
+    _check_ndim(op, "input", x, (4,))
+    kernel = _pair(kernel_size, "kernel_size", op, 1)
+    stride = kernel if stride is None else _pair(stride, "stride", op, 1)
+    padding = _pair(padding, "padding", op, 0)
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(f"{op}: padding {padding} must be at most half of kernel_size {kernel}")
+    return kernel, stride, padding
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, return_indices=False):
+    """Max pooling of x (N, C, H, W); ``stride`` defaults to ``kernel_size``."""
+    op = "max_pool2d"
+    kernel, stride, padding = _pool_options(op, x, kernel_size, stride, padding)
+    out_hw = [conv_output_size(x.shape[2 + i], kernel[i], stride[i], padding[i], 1) for i in range(2)]
+    if min(out_hw) < 1:
+        raise ValueError(f"{op}: kernel_size {kernel} is larger than the padded input of shape {x.shape}")
+    y, indices = _MaxPool2d.apply(x, kernel_size=kernel, stride=stride, padding=padding)
+    return (y, indices) if return_indices else y
+
+
+def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Inverse of max_pool2d: put each value back at its argmax, zeros elsewhere.
+
+    Default output size: (H − 1)·stride − 2·padding + kernel_size.
+    """
+    op = "max_unpool2d"
+    kernel, stride, padding = _pool_options(op, x, kernel_size, stride, padding)
+    indices = indices if isinstance(indices, Tensor) else tensor(indices, dtype=np.int64, device=x.device)
+    if indices.shape != x.shape:
+        raise ValueError(f"{op}: indices shape {indices.shape} does not match input shape {x.shape}")
+    if output_size is None:
+        output_hw = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + kernel[i] for i in range(2))
+    else:
+        output_hw = tuple(int(s) for s in tuple(output_size)[-2:])
+    if indices.size and int(indices.data.max()) >= output_hw[0] * output_hw[1]:
+        raise ValueError(f"{op}: an index in indices exceeds the output size {output_hw}")
+    return _MaxUnpool2d.apply(x, indices.data.astype(np.int64, copy=False), output_hw=output_hw)
