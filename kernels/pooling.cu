@@ -7,7 +7,8 @@
 //
 // Indices follow PyTorch: for each (n, c) plane, the flat position h*W + w of the
 // maximum in the input plane. Padding counts as -inf (a padded position never wins);
-// ties keep the first maximum in row-major window order:
+// ties keep the first maximum in row-major window order, and NaN propagates (the last
+// NaN of the window wins, as in PyTorch):
 //
 //   y[n,c,i,j] = max over (a, b) in [0,kH) x [0,kW) of x[n,c, i*sH - pH + a, j*sW - pW + b]
 //
@@ -46,7 +47,7 @@ __device__ void max_pool2d_forward(const T* x, T* y, long long* indices, long lo
                 int w = j * sW - pW + b;
                 if (w < 0 || w >= W) continue;
                 T v = plane[h * W + w];
-                if (best_index < 0 || v > best) {
+                if (best_index < 0 || v > best || v != v) {
                     best = v;
                     best_index = h * W + w;
                 }
