@@ -9,7 +9,7 @@ dilation `(dh, dw)`, and `xpad` is `x` with `ph` rows / `pw` columns of zeros on
 
 Besides the kernel API (`KERNEL_API`), this module holds the small shape helpers that every
 kernel set shares: `pair`, `conv2d_output_hw`, `pool2d_output_hw`, `check_reduction`,
-`check_same`, `check_indices`.
+`check_same`, `check_indices`, `check_conv2d`.
 """
 
 import math
@@ -88,7 +88,7 @@ def check_indices(op, indices, plane_size):
                          f"got [{indices.min()}, {indices.max()}]")
 
 
-def _check_conv(op, x_shape, weight_shape):
+def check_conv2d(op, x_shape, weight_shape):
     """ValueError unless `x (N, C, H, W)` and `weight (O, C, kH, kW)` fit together."""
     if len(x_shape) != 4 or len(weight_shape) != 4 or x_shape[1] != weight_shape[1]:
         raise ValueError(f"{op}: input {tuple(x_shape)} needs 4-D (N, C, H, W) and weight "
@@ -114,7 +114,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation):
 
         y[n, o, ho, wo] = bias[o] + sum_{c, i, j} weight[o, c, i, j] * xpad[n, c, ho*sh + i*dh, wo*sw + j*dw]
     """
-    _check_conv("conv2d_forward", x.shape, weight.shape)
+    check_conv2d("conv2d_forward", x.shape, weight.shape)
     n, o, (kh, kw) = x.shape[0], weight.shape[0], weight.shape[2:]
     out_hw = conv2d_output_hw("conv2d_forward", x.shape[2:], (kh, kw), stride, padding, dilation)
     xp = _pad(x, padding)
@@ -137,7 +137,7 @@ def conv2d_backward_data(grad_y, weight, input_hw, stride, padding, dilation):
     """
     (h, w), (ph, pw), (kh, kw) = input_hw, padding, weight.shape[2:]
     n, c = grad_y.shape[0], weight.shape[1]
-    _check_conv("conv2d_backward_data", (n, c, h, w), weight.shape)
+    check_conv2d("conv2d_backward_data", (n, c, h, w), weight.shape)
     out_hw = conv2d_output_hw("conv2d_backward_data", input_hw, (kh, kw), stride, padding, dilation)
     if grad_y.shape != (n, weight.shape[0]) + out_hw:
         raise ValueError(f"conv2d_backward_data: grad_y {grad_y.shape} does not match weight "
@@ -157,7 +157,7 @@ def conv2d_backward_weight(grad_y, x, kernel_hw, stride, padding, dilation):
     """
     kh, kw = kernel_hw
     o = grad_y.shape[1]
-    _check_conv("conv2d_backward_weight", x.shape, (o, x.shape[1], kh, kw))
+    check_conv2d("conv2d_backward_weight", x.shape, (o, x.shape[1], kh, kw))
     out_hw = conv2d_output_hw("conv2d_backward_weight", x.shape[2:], kernel_hw, stride, padding, dilation)
     if grad_y.shape != (x.shape[0], o) + out_hw:
         raise ValueError(f"conv2d_backward_weight: grad_y {grad_y.shape} does not match input "
