@@ -34,7 +34,8 @@
     namespace NAME##_##SUFFIX##_scope {                                     \
     typedef SCALAR T;                                                       \
     extern "C" __global__ void NAME##_##SUFFIX PARAMS { CALL; }             \
-    }
+    }                                                                       \
+    using NAME##_##SUFFIX##_scope::NAME##_##SUFFIX;
 #define MG_FLOAT_KERNELS(NAME, PARAMS, CALL)                                \
     MG_KERNEL_AS(f32, float, NAME, PARAMS, CALL)                            \
     MG_KERNEL_AS(f64, double, NAME, PARAMS, CALL)
