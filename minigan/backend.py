@@ -11,6 +11,7 @@ Every kernel set implements the array-level contract of ``docs/kernel_api.md``.
 """
 
 import contextlib
+import os
 
 import numpy as np
 
@@ -21,7 +22,7 @@ CUDA_INSTALL_HINT = (
     "To run the same CUDA kernels on the CPU (slowly), use device='cuda-sim'."
 )
 
-_cpu_kernel_set = "numba"
+_cpu_kernel_set = os.environ.get("MINIGAN_CPU_KERNELS", "numba")  # or "reference"
 
 
 def check_device(device):
@@ -83,6 +84,8 @@ def use_cpu_kernels(name):
 def kernels(device):
     """The kernel set (an object with every function of docs/kernel_api.md) for ``device``."""
     if check_device(device) == "cpu":
+        if _cpu_kernel_set not in CPU_KERNEL_SETS:
+            raise ValueError(f"MINIGAN_CPU_KERNELS={_cpu_kernel_set!r}; expected one of {CPU_KERNEL_SETS}")
         if _cpu_kernel_set == "reference":
             from minigan import reference
             return reference
