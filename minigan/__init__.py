@@ -11,6 +11,8 @@ from minigan import backend
 from minigan.autograd import Function, is_grad_enabled, no_grad
 from minigan.tensor import (Tensor, default_generator, float32, float64, manual_seed, ones, rand, randn, tensor,
                             zeros)
+from minigan import functional, nn, optim  # noqa: E402  (after Tensor, which they build on)
 
 __all__ = ["Tensor", "Function", "backend", "float32", "float64", "tensor", "zeros", "ones", "randn", "rand",
-           "manual_seed", "default_generator", "no_grad", "is_grad_enabled", "__version__"]
+           "manual_seed", "default_generator", "no_grad", "is_grad_enabled", "functional", "nn", "optim",
+           "__version__"]

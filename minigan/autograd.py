@@ -11,6 +11,7 @@ its input Tensors on the output. ``backward`` walks those records in reverse top
 """
 
 import contextlib
+import re
 import threading
 
 import numpy as np
@@ -63,9 +64,11 @@ def _describe(values):
 class Function:
     """Base class of every differentiable op. Subclasses define ``forward`` and ``backward``."""
 
+    name = None  # the op's name in error messages; default: the class name in snake_case
+
     @classmethod
     def op_name(cls):
-        return cls.__name__.lstrip("_").lower()
+        return cls.name or re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", cls.__name__.lstrip("_")).lower()
 
     @classmethod
     def apply(cls, *args, **options):

@@ -23,8 +23,8 @@ REDUCTIONS = ("mean", "sum", "none")
 # --------------------------------------------------------------------------------------
 def _pair(value, name, op, minimum):
     """An int or a pair of ints -> a pair, each >= minimum (ValueError naming the op otherwise)."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
+    pair = (value, value) if isinstance(value, (int, np.integer)) else value
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     if min(pair) < minimum:
         raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
@@ -225,6 +225,8 @@ def log(x):
 class _MatMul(Function):
     """y = a @ b (batched over leading axes, broadcasting);  da = g @ bᵀ, db = aᵀ @ g."""
 
+    name = "matmul"
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.a, ctx.b = a, b
@@ -326,6 +328,8 @@ def transpose(x, dim0, dim1):
 
 class _GetItem(Function):
     """y = x[index];  dx = zeros with g added at index (repeated indices accumulate)."""
+
+    name = "getitem"
 
     @staticmethod
     def forward(ctx, x, index):
@@ -592,6 +596,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
 class _ReLU(Function):
     """y = max(x, 0);  dx = g · [x > 0]."""
 
+    name = "relu"
+
     @staticmethod
     def forward(ctx, x):
         ctx.x = x
@@ -604,6 +610,8 @@ class _ReLU(Function):
 
 class _LeakyReLU(Function):
     """y = x if x > 0 else a·x;  dx = g · (1 if x > 0 else a)."""
+
+    name = "leaky_relu"
 
     @staticmethod
     def forward(ctx, x, negative_slope):
@@ -705,6 +713,8 @@ class _BinaryCrossEntropyWithLogits(Function):
 class _MSELoss(Function):
     """ℓ = (x − t)², reduced;  dx = g · 2(x − t),  dt = −dx."""
 
+    name = "mse_loss"
+
     @staticmethod
     def forward(ctx, x, target, reduction):
         ctx.x, ctx.target, ctx.reduction = x, target, reduction
@@ -721,6 +731,8 @@ class _KLNormal(Function):
 
     dμ = g · μ,  dlv = g · ½(e^{lv} − 1)
     """
+
+    name = "kl_normal"
 
     @staticmethod
     def forward(ctx, mu, logvar, reduction):

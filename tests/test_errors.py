@@ -1,0 +1,76 @@
+"""Bad input raises ValueError/TypeError naming the op and the shapes."""
+
+import numpy as np
+import pytest
+
+import minigan as mg
+from minigan import functional as F
+
+
+def x4(*shape, dtype=mg.float32):
+    return mg.randn(*shape, dtype=dtype, seed=0)
+
+
+@pytest.mark.parametrize("call,error,pattern", [
+    # wrong number of dimensions
+    (lambda: F.conv2d(x4(3, 5, 7), x4(2, 3, 3, 3)), ValueError, r"conv2d: input must be 4-D, got shape \(3, 5, 7\)"),
+    (lambda: F.conv2d(x4(1, 3, 5, 7), x4(2, 3, 3)), ValueError, r"conv2d: weight must be 4-D, got shape \(2, 3, 3\)"),
+    (lambda: F.max_pool2d(x4(3, 5), 2), ValueError, r"max_pool2d: input must be 4-D, got shape \(3, 5\)"),
+    (lambda: F.batch_norm(x4(5), None, None, training=True), ValueError, r"batch_norm: input must be .*\(5,\)"),
+    # channel mismatch
+    (lambda: F.conv2d(x4(1, 3, 5, 7), x4(2, 4, 3, 3)), ValueError,
+     r"conv2d: input shape \(1, 3, 5, 7\) has 3 channels but weight shape \(2, 4, 3, 3\) expects 4"),
+    (lambda: F.conv_transpose2d(x4(1, 3, 5, 7), x4(2, 4, 3, 3)), ValueError,
+     r"conv_transpose2d: input shape \(1, 3, 5, 7\) has 3 channels but weight shape \(2, 4, 3, 3\) expects 2"),
+    (lambda: F.conv2d(x4(1, 3, 5, 7), x4(2, 3, 3, 3), x4(3)), ValueError, r"conv2d: bias shape \(3,\)"),
+    (lambda: F.linear(x4(4, 5), x4(3, 6)), ValueError, r"linear: input shape \(4, 5\) does not fit weight shape \(3, 6\)"),
+    (lambda: F.batch_norm(x4(4, 3), x4(2), x4(2)), ValueError, r"batch_norm: running_mean shape \(2,\) .*\(4, 3\)"),
+    (lambda: F.matmul(x4(2, 3), x4(4, 5)), ValueError, r"matmul: inner dimensions differ: shapes \(2, 3\) and \(4, 5\)"),
+    (lambda: F.mse_loss(x4(2, 3), x4(3, 2)), ValueError, r"mse_loss: input shape \(2, 3\) and target shape \(3, 2\)"),
+    (lambda: F.kl_normal(x4(2, 3), x4(2, 4)), ValueError, r"kl_normal: mu shape \(2, 3\) and logvar shape \(2, 4\)"),
+    (lambda: F.cat([x4(2, 3), x4(2, 4)]), ValueError, r"cat: shapes \(2, 3\) and \(2, 4\) differ outside axis 0"),
+    (lambda: x4(2, 3).reshape(4, 2), ValueError, r"reshape: cannot reshape tensor of shape \(2, 3\) into \(4, 2\)"),
+    # mixed dtypes
+    (lambda: F.conv2d(x4(1, 3, 5, 7), x4(2, 3, 3, 3, dtype=mg.float64)), TypeError,
+     r"conv2d: inputs have different dtypes \(\(1, 3, 5, 7\) float32.*\(2, 3, 3, 3\) float64"),
+    (lambda: F.binary_cross_entropy(x4(2, 3), x4(2, 3, dtype=mg.float64)), TypeError, r"binary_cross_entropy: inputs have different dtypes"),
+    # mixed devices
+    (lambda: F.linear(x4(4, 5), x4(3, 5).to("cuda-sim")), ValueError,
+     r"linear: inputs are on different devices \(\(4, 5\) float32 on cpu, \(3, 5\) float32 on cuda-sim"),
+    # kernel larger than the padded input
+    (lambda: F.conv2d(x4(1, 1, 3, 9), x4(1, 1, 5, 5), padding=(0, 1)), ValueError,
+     r"conv2d: kernel of weight shape \(1, 1, 5, 5\).*larger than the padded input of shape \(1, 1, 3, 9\)"),
+    (lambda: F.conv2d(x4(1, 1, 5, 5), x4(1, 1, 3, 3), dilation=3), ValueError, r"conv2d: kernel .* larger"),
+    (lambda: F.max_pool2d(x4(1, 1, 2, 5), 3), ValueError, r"max_pool2d: kernel_size \(3, 3\) is larger .*\(1, 1, 2, 5\)"),
+    # non-positive stride, negative padding, bad output_padding, bad reduction
+    (lambda: F.conv2d(x4(1, 1, 5, 5), x4(1, 1, 3, 3), stride=0), ValueError, r"conv2d: stride must be >= 1, got 0"),
+    (lambda: F.conv2d(x4(1, 1, 5, 5), x4(1, 1, 3, 3), stride=(1, -2)), ValueError, r"conv2d: stride must be >= 1"),
+    (lambda: F.conv_transpose2d(x4(1, 1, 5, 5), x4(1, 1, 3, 3), stride=0), ValueError, r"conv_transpose2d: stride"),
+    (lambda: F.conv2d(x4(1, 1, 5, 5), x4(1, 1, 3, 3), padding=-1), ValueError, r"conv2d: padding must be >= 0"),
+    (lambda: F.max_pool2d(x4(1, 1, 5, 5), 2, stride=0), ValueError, r"max_pool2d: stride must be >= 1"),
+    (lambda: F.conv_transpose2d(x4(1, 1, 5, 5), x4(1, 1, 3, 3), stride=2, output_padding=2), ValueError,
+     r"conv_transpose2d: output_padding \(2, 2\) must be smaller than stride \(2, 2\)"),
+    (lambda: F.conv2d(x4(1, 1, 5, 5), x4(1, 1, 3, 3), stride=1.5), TypeError, r"conv2d: stride must be an int"),
+    (lambda: F.mse_loss(x4(2, 3), x4(2, 3), reduction="avg"), ValueError, r"mse_loss: reduction must be one of"),
+    (lambda: F.batch_norm(x4(1, 3), None, None, training=True), ValueError, r"batch_norm: expected more than 1 value"),
+])
+def test_bad_input_is_named(call, error, pattern):
+    with pytest.raises(error, match=pattern):
+        call()
+
+
+def test_layers_check_their_input_rank():
+    with pytest.raises(ValueError, match=r"BatchNorm2d: expected 4-D input, got shape \(2, 3\)"):
+        mg.nn.BatchNorm2d(3)(x4(2, 3))
+
+
+def test_optimizer_rejects_empty_parameters_and_negative_lr():
+    with pytest.raises(ValueError, match="empty parameter list"):
+        mg.optim.Adam([])
+    with pytest.raises(ValueError, match="invalid learning rate"):
+        mg.optim.SGD(mg.nn.Linear(2, 2).parameters(), lr=-1.0)
+
+
+def test_gradients_only_for_floats():
+    with pytest.raises(TypeError, match="only floating tensors"):
+        mg.tensor(np.arange(3), dtype=np.int64, requires_grad=True)
