@@ -1,0 +1,12 @@
+"""Run unchanged CUDA C kernels on the CPU: the ``'cuda-sim'`` device's engine.
+
+``RawModule(code).get_function(name)(grid, block, args, shared_mem=0)``, as in CuPy, but
+compiled with g++ against ``cuda_host.h`` and executed with one fiber per CUDA thread.
+See ``docs/cuda_host.md``.
+"""
+
+from .loader import (HEADER, CudaHostError, RawKernel, RawModule, build_count, cache_dir,
+                     sanitizer)
+
+__all__ = ["HEADER", "CudaHostError", "RawKernel", "RawModule", "build_count", "cache_dir",
+           "sanitizer"]
