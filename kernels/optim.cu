@@ -10,7 +10,7 @@
 // Adam:  g = g + wd*p
 //        m = b1*m + (1-b1)*g
 //        v = b2*v + (1-b2)*g^2
-//        p = p - step_size * m / (sqrt(v) / sqrt_bc2 + eps)
+//        p = p - step_size * (m / (sqrt(v) / sqrt_bc2 + eps))
 //        with step_size = lr / (1 - b1^step) and sqrt_bc2 = sqrt(1 - b2^step), computed
 //        once on the host. grad is never modified.
 
@@ -56,7 +56,7 @@ __device__ void adam_step(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T 
         T v = beta2 * exp_avg_sq[i] + (T(1) - beta2) * g * g;
         exp_avg[i] = m;
         exp_avg_sq[i] = v;
-        param[i] = param[i] - step_size * m / (mg_sqrt(v) / sqrt_bc2 + eps);
+        param[i] = param[i] - step_size * (m / (mg_sqrt(v) / sqrt_bc2 + eps));
     }
 }
 
