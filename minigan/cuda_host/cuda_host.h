@@ -434,7 +434,8 @@ inline unsigned int vote(const char* op, const char* file, int line, unsigned in
 // The intrinsics are macros so that their call site (file:line, mapped to the .cu source by
 // #line) reaches the error messages.
 #define __syncthreads() ::cuda_host::syncthreads(__FILE__, __LINE__)
-#define __syncwarp(...) ::cuda_host::syncwarp(__FILE__, __LINE__, ##__VA_ARGS__)
+#define __syncwarp(...) \
+    ::cuda_host::syncwarp(__FILE__, __LINE__, ::cuda_host::mask_or_full(__VA_ARGS__))
 #define __shfl_sync(mask, var, src, ...)                                                   \
     ::cuda_host::shuffle("__shfl_sync", __FILE__, __LINE__, ::cuda_host::ShuffleKind::idx, \
                          mask, var, src, ::cuda_host::width_or_warp(__VA_ARGS__))
@@ -455,9 +456,11 @@ inline unsigned int vote(const char* op, const char* file, int line, unsigned in
     (::cuda_host::vote("__any_sync", __FILE__, __LINE__, mask, pred) != 0u)
 
 namespace cuda_host {
+// Optional trailing arguments of the intrinsics, defaulted as CUDA does.
 constexpr int width_or_warp(int width = warpSize) { return width; }
+constexpr unsigned int mask_or_full(unsigned int mask = kFullMask) { return mask; }
 
-inline void syncwarp(const char* file, int line, unsigned int mask = kFullMask) {
+inline void syncwarp(const char* file, int line, unsigned int mask) {
     warp_collective("__syncwarp", file, line, mask, -1, 0);
 }
 

@@ -108,7 +108,8 @@ _BOUNDS = r'(?:__launch_bounds__\s*\([^)]*\)\s*)?'
 _KERNEL_HEAD = re.compile(r'\s*' + _BOUNDS + r'void\s+' + _BOUNDS + r'(?P<name>[A-Za-z_]\w*)\s*\(')
 _EXTERN_C_BEFORE = re.compile(r'\bextern\s+"C"\s*$')
 _PARAM_NAME = re.compile(r'([A-Za-z_]\w*)\s*(?:\[[^\]]*\]\s*)*$')
-_EXTERN_SHARED = re.compile(r'\bextern\b(?P<decl>[^;{}]*?)\[\s*\]\s*;')
+_EXTERN_SHARED = re.compile(  # comments and strings are matched only to be skipped
+    r'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|\bextern\b(?P<decl>[^;{}]*?)\[\s*\]\s*;', re.S)
 _ALIGN = re.compile(r'__align__\s*\(\s*\d+\s*\)')
 _C_TYPE_WORDS = {"int", "float", "double", "char", "short", "long", "unsigned", "signed",
                  "bool", "void", "const", "volatile", "__restrict__"}
@@ -194,7 +195,7 @@ def rewrite_dynamic_shared(source: str) -> str:
     """
     def replace(match: re.Match) -> str:
         decl = match.group("decl")
-        if not re.search(r"\b__shared__\b", decl):
+        if decl is None or not re.search(r"\b__shared__\b", decl):
             return match.group(0)
         decl = _ALIGN.sub(" ", re.sub(r"\b__shared__\b", " ", decl))
         name = re.search(r"([A-Za-z_]\w*)\s*$", decl)
@@ -238,11 +239,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
 # Building and loading.
 # ---------------------------------------------------------------------------------------
 
-def _cache_key(source: str, options: tuple, sanitize: str | None) -> str:
+def _cache_key(source: str, source_name: str | None, options: tuple,
+               sanitize: str | None) -> str:
     digest = hashlib.sha256()
     for part in (HEADER.read_bytes(), Path(__file__).read_bytes(), source.encode(),
-                 repr(tuple(options)).encode(), repr(sanitize).encode(),
-                 repr(_compiler()).encode()):
+                 repr((source_name, tuple(options), sanitize, _compiler())).encode()):
         digest.update(hashlib.sha256(part).digest())
     return digest.hexdigest()[:32]
 
@@ -286,7 +287,7 @@ class _Library:
 
 def _load(source: str, source_name: str | None, options: tuple) -> _Library:
     sanitize = sanitizer()
-    key = _cache_key(source, options, sanitize)
+    key = _cache_key(source, source_name, options, sanitize)
     with _lock:
         if key in _libraries:
             return _libraries[key]

@@ -1,0 +1,335 @@
+"""The CUDA host harness: unchanged CUDA C kernels (tests/cuda_host/*.cu) compiled with g++
+and run on the CPU, checked against NumPy."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from minigan.cuda_host import CudaHostError, RawModule, build_count, loader
+
+pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
+
+KERNELS = Path(__file__).parent / "cuda_host"
+
+
+def module(name: str) -> RawModule:
+    return RawModule(path=KERNELS / name)
+
+
+def marker_line(name: str, marker: str) -> int:
+    """The 1-based line of KERNELS/name that contains `marker`."""
+    lines = (KERNELS / name).read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if marker in line)
+
+
+# ---------------------------------------------------------------------------------------
+# Elementwise, reductions, shuffles, votes, atomics, indices
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype, suffix", [(np.float32, "f32"), (np.float64, "f64")])
+def test_grid_stride_axpy(dtype, suffix):
+    rng = np.random.default_rng(0)
+    n = 3001  # odd; 3 blocks of 128 threads cover it only by striding
+    x = rng.standard_normal(n).astype(dtype)
+    y = rng.standard_normal(n).astype(dtype)
+    expected = dtype(1.5) * x + y
+    module("elementwise.cu").get_function(f"axpy_{suffix}")(3, 128, (x, y, dtype(1.5), np.int32(n)))
+    np.testing.assert_allclose(y, expected, rtol=1e-6)
+    assert y.dtype == dtype
+
+
+@pytest.mark.parametrize("variant, block, shared_mem", [
+    ("static", 128, 0),
+    ("dynamic", 100, 100 * 8),  # not a power of two; 8 bytes/thread covers float and double
+    ("shuffle", 96, 0),
+])
+@pytest.mark.parametrize("dtype, suffix", [(np.float32, "f32"), (np.float64, "f64")])
+def test_block_sums(variant, block, shared_mem, dtype, suffix):
+    rng = np.random.default_rng(1)
+    n, grid = 5003, 7
+    x = rng.standard_normal(n).astype(dtype)
+    partial = np.full(grid, np.nan, dtype)
+    kernel = module("reductions.cu").get_function(f"block_sum_{variant}_{suffix}")
+    kernel((grid,), (block,), (x, partial, np.int32(n)), shared_mem=shared_mem)
+    # Block b owns the grid-stride chunks b, b + grid, ... of `block` elements each.
+    chunks = np.pad(x.astype(np.float64), (0, -n % (grid * block))).reshape(-1, grid, block)
+    np.testing.assert_allclose(partial, chunks.sum(axis=(0, 2)), rtol=1e-5, atol=1e-5)
+
+
+def test_extern_shared_float_array_at_namespace_scope():
+    x = np.arange(5 * 48, dtype=np.float32)
+    y = np.zeros_like(x)
+    module("reductions.cu").get_function("reverse_blocks_f32")(5, 48, (x, y), shared_mem=48 * 4)
+    np.testing.assert_array_equal(y, x.reshape(5, 48)[:, ::-1].ravel())
+
+
+def test_channel_mean_var_like_batch_norm():
+    rng = np.random.default_rng(2)
+    N, C, L = 5, 7, 33
+    x = (rng.standard_normal((N, C, L)) * 2 + 3).astype(np.float32)
+    mean = np.zeros(C, np.float32)
+    var = np.zeros(C, np.float32)
+    module("reductions.cu").get_function("channel_mean_var_f32")(
+        C, 256, (x, mean, var, np.int32(N), np.int32(C), np.int32(L)))
+    np.testing.assert_allclose(mean, x.mean(axis=(0, 2)), rtol=1e-5)
+    np.testing.assert_allclose(var, x.var(axis=(0, 2)), rtol=1e-4)
+
+
+def shuffle_sources(lanes: np.ndarray, width: int, src: int, delta: int, lane_mask: int):
+    """CUDA's source lane for each shuffle variant (the own lane when out of the segment)."""
+    segment = lanes // width * width
+    pos = lanes - segment
+    idx = segment + src % width
+    up = np.where(pos >= delta, lanes - delta, lanes)
+    down = np.where(pos + delta < width, lanes + delta, lanes)
+    target = lanes ^ lane_mask
+    xor = np.where(target < segment + width, target, lanes)
+    return idx, up, down, xor
+
+
+@pytest.mark.parametrize("width, src, delta, lane_mask", [(32, 5, 3, 7), (8, 11, 2, 12), (16, 0, 1, 1)])
+def test_shuffle_variants(width, src, delta, lane_mask):
+    grid, block = 2, 64
+    x = np.random.default_rng(3).standard_normal(grid * block).astype(np.float32)
+    outs = [np.full_like(x, np.nan) for _ in range(4)]
+    module("warp_ops.cu").get_function("shuffles")(
+        grid, block, (x, *(np.int32(v) for v in (src, delta, lane_mask, width)), *outs))
+    t = np.arange(grid * block)
+    warp_base = t // 32 * 32
+    for name, out, source in zip(("idx", "up", "down", "xor"), outs,
+                                 shuffle_sources(t % 32, width, src, delta, lane_mask)):
+        np.testing.assert_array_equal(out, x[warp_base + source], err_msg=name)
+
+
+def test_shuffle_double_keeps_all_64_bits():
+    x = np.random.default_rng(4).standard_normal(64)  # float64: low bits must survive
+    y = np.zeros_like(x)
+    module("warp_ops.cu").get_function("rotate_f64")(1, 64, (x, y))
+    lanes = np.arange(64)
+    np.testing.assert_array_equal(y, x[lanes // 32 * 32 + (lanes % 32 + 1) % 32])
+
+
+def test_votes():
+    grid, block = 2, 96
+    x = np.random.default_rng(5).standard_normal(grid * block).astype(np.float32)
+    x[32:64] = np.abs(x[32:64]) + 0.5   # warp 1 of block 0: all positive
+    x[64:96] = -np.abs(x[64:96]) - 0.5  # warp 2 of block 0: all negative
+    ballot = np.zeros(x.size, np.uint32)
+    all_, any_ = np.zeros(x.size, np.int32), np.zeros(x.size, np.int32)
+    module("warp_ops.cu").get_function("votes")(grid, block, (x, ballot, all_, any_))
+    pred = (x > 0).reshape(-1, 32)
+    bits = (pred.astype(np.uint64) << np.arange(32, dtype=np.uint64)).sum(axis=1).astype(np.uint32)
+    np.testing.assert_array_equal(ballot, np.repeat(bits, 32))
+    np.testing.assert_array_equal(all_, np.repeat(pred.all(axis=1), 32))
+    np.testing.assert_array_equal(any_, np.repeat(pred.any(axis=1), 32))
+    assert all_[32] == 1 and any_[64] == 0  # the constructed warps hit both outcomes
+
+
+def test_atomic_adds_from_many_blocks():
+    rng = np.random.default_rng(6)
+    n = 4099
+    xf = rng.standard_normal(n).astype(np.float32)
+    xd = rng.standard_normal(n)
+    xi = rng.integers(-1000, 1000, n).astype(np.int32)
+    sum_f, sum_d = np.zeros(1, np.float32), np.zeros(1, np.float64)
+    sum_i, count = np.zeros(1, np.int32), np.zeros(1, np.uint32)
+    module("atomics.cu").get_function("atomic_sums")(
+        13, 64, (xf, xd, xi, np.int32(n), sum_f, sum_d, sum_i, count))
+    np.testing.assert_allclose(sum_f[0], xf.astype(np.float64).sum(), rtol=1e-4)
+    np.testing.assert_allclose(sum_d[0], xd.sum(), rtol=1e-12)
+    assert sum_i[0] == xi.sum() and count[0] == n
+
+
+def test_atomic_max_min_cas_exch():
+    rng = np.random.default_rng(7)
+    n, m = 777, 11
+    xi = rng.integers(-10**6, 10**6, n).astype(np.int32)
+    extremes = np.array([np.iinfo(np.int32).min, np.iinfo(np.int32).max], np.int32)
+    claimed, slot = np.zeros(m, np.int32), np.full(1, -1, np.int32)
+    last_seen = np.zeros(n, np.int32)
+    module("atomics.cu").get_function("atomic_misc")(
+        5, 32, (xi, np.int32(n), np.int32(m), extremes, claimed, slot, last_seen))
+    assert extremes.tolist() == [xi.max(), xi.min()]
+    for k in range(m):  # some thread with xi % m == k claimed slot k (blocks run in order)
+        owners = np.flatnonzero(xi % m == k)
+        assert (claimed[k] - 1 in owners) if owners.size else claimed[k] == 0
+    # atomicExch hands the slot along a chain: every index is seen exactly once, -1 first.
+    assert sorted(last_seen.tolist()) == sorted([-1] + [i for i in range(n) if i != slot[0]])
+
+
+@pytest.mark.parametrize("grid, block", [((3, 2, 2), (5, 3, 2)), ((2, 5), (7, 4)), (4, 33)])
+def test_grid_and_block_indices(grid, block):
+    g = (grid,) if isinstance(grid, int) else grid
+    b = (block,) if isinstance(block, int) else block
+    g, b = g + (1,) * (3 - len(g)), b + (1,) * (3 - len(b))
+    out = np.full((np.prod(g) * np.prod(b), 12), -1, np.int32)
+    module("indices.cu").get_function("coordinates")(grid, block, (out,))
+    # Expected: blocks and threads in linear order, x fastest.
+    bz, by, bx = np.unravel_index(np.arange(np.prod(g)), g[::-1])
+    tz, ty, tx = np.unravel_index(np.arange(np.prod(b)), b[::-1])
+    nb, nt = np.prod(g), np.prod(b)
+    expected = np.column_stack([
+        np.repeat(bx, nt), np.repeat(by, nt), np.repeat(bz, nt),
+        np.tile(tx, nb), np.tile(ty, nb), np.tile(tz, nb),
+        *[np.full(nb * nt, d) for d in b + g]])
+    np.testing.assert_array_equal(out, expected)
+
+
+# ---------------------------------------------------------------------------------------
+# Errors the harness must report
+# ---------------------------------------------------------------------------------------
+
+def test_divergent_barrier_is_reported_and_the_harness_recovers():
+    x = np.zeros(64, np.float32)
+    errors = module("errors.cu")
+    with pytest.raises(CudaHostError) as info:
+        errors.get_function("early_exit_barrier")((2, 1, 1), 64, (x, np.int32(10)))
+    message = str(info.value)
+    line = marker_line("errors.cu", "BARRIER-LINE")
+    for part in ("early_exit_barrier", "block (0, 0, 0)", "divergent barrier",
+                 "10 of 64 threads", "54 have exited", f"errors.cu:{line}"):
+        assert part in message, (part, message)
+    # The next launch starts clean: all 64 threads reach the barrier.
+    x[:] = 0
+    errors.get_function("early_exit_barrier")(1, 64, (x, np.int32(64)))
+    np.testing.assert_array_equal(x, np.full(64, 2, np.float32))
+
+
+def test_threads_at_different_barriers_are_reported():
+    with pytest.raises(CudaHostError, match="different barriers"):
+        module("errors.cu").get_function("split_barriers")(1, 8, (np.zeros(8, np.float32),))
+
+
+def test_shuffle_with_an_exited_lane_is_reported():
+    with pytest.raises(CudaHostError, match=r"__shfl_down_sync.*lane 0 has exited"):
+        module("errors.cu").get_function("shuffle_missing_lane")(1, 32, (np.zeros(32, np.float32),))
+
+
+def many_types_args():
+    return [np.array([1.5], np.float32), np.zeros(1), np.array([2], np.int32),
+            np.array([3], np.int64), np.array([4], np.uint8), np.int32(5), np.int64(6),
+            np.float32(7.25), np.float64(8.5), np.uint32(9)]
+
+
+def test_every_parameter_kind_reaches_the_kernel():
+    args = many_types_args()
+    module("errors.cu").get_function("many_types")(1, 1, tuple(args))
+    assert args[1][0] == 1.5 + 2 + 3 + 4 + 5 + 6 + 7.25 + 8.5 + 9
+
+
+@pytest.mark.parametrize("index, value, pattern", [
+    (5, 5, r"'a' \(int\): expected numpy.int32, got Python int; pass np.int32"),
+    (6, np.int32(6), r"'b' \(long long\): expected numpy.int64, got numpy.int32"),
+    (7, np.float64(7.25), r"'c' \(float\): expected numpy.float32, got numpy.float64"),
+    (8, 8.5, r"'e' \(double\): expected numpy.float64, got Python float"),
+    (1, np.zeros(1, np.float32), r"'d' \(double\*\): expected a numpy.float64 array, got a numpy.float32 array"),
+    (0, np.float32(1.5), r"'f' \(float\*\): expected a numpy.float32 array, got numpy.float32"),
+    (5, np.array(5, np.int32), r"'a' \(int\): expected numpy.int32, got a numpy.int32 array"),
+])
+def test_argument_type_mismatch_is_a_type_error(index, value, pattern):
+    args = many_types_args()
+    args[index] = value
+    with pytest.raises(TypeError, match=r"kernel 'many_types', parameter " + pattern):
+        module("errors.cu").get_function("many_types")(1, 1, tuple(args))
+
+
+def test_wrong_argument_count_is_a_type_error():
+    with pytest.raises(TypeError, match=r"'many_types' takes 10 arguments \(f, d, i, ll, bytes, a, b, c, e, u\), got 9"):
+        module("errors.cu").get_function("many_types")(1, 1, tuple(many_types_args()[:9]))
+
+
+@pytest.mark.parametrize("grid, block, shared_mem, pattern", [
+    (1, (32, 33), 0, "1056 threads"),
+    (1, 1025, 0, r"block\[0\] = 1025"),
+    (1, (1, 1, 65), 0, r"block\[2\] = 65"),
+    (0, 32, 0, r"grid\[0\] = 0"),
+    ((1, 65536), 32, 0, r"grid\[1\] = 65536"),
+    (1, 32, 10**7, "shared_mem"),
+])
+def test_bad_launch_configuration_is_a_value_error(grid, block, shared_mem, pattern):
+    y = np.zeros(4, np.float32)
+    kernel = module("elementwise.cu").get_function("axpy_f32")
+    with pytest.raises(ValueError, match=pattern):
+        kernel(grid, block, (y, y, np.float32(1), np.int32(4)), shared_mem=shared_mem)
+
+
+def test_non_contiguous_array_is_a_value_error():
+    y = np.zeros(8, np.float32)
+    kernel = module("elementwise.cu").get_function("axpy_f32")
+    with pytest.raises(ValueError, match="'x': the array must be contiguous"):
+        kernel(1, 4, (y[::2], y[:4], np.float32(1), np.int32(4)))
+
+
+def test_unknown_kernel_and_compile_error_name_the_source():
+    with pytest.raises(CudaHostError, match="no extern \"C\" __global__ kernel named 'axpy'"):
+        module("elementwise.cu").get_function("axpy")
+    code = 'extern "C" __global__ void broken(float* x) {\n    x[0] = undefined_name;\n}\n'
+    with pytest.raises(CudaHostError, match=r"broken\.cu:2"):
+        RawModule(code, source_name="broken.cu")
+
+
+# ---------------------------------------------------------------------------------------
+# Build cache
+# ---------------------------------------------------------------------------------------
+
+def test_build_cache_in_memory_and_on_disk(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIGAN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(loader, "_libraries", {})
+    code = (KERNELS / "elementwise.cu").read_text() + f"// {tmp_path}\n"
+    before = build_count()
+    RawModule(code)
+    assert build_count() == before + 1
+    [library] = (tmp_path / "cuda_host").glob("*.so")
+    mtime = library.stat().st_mtime_ns
+    RawModule(code)  # same process: the in-memory cache
+    monkeypatch.setattr(loader, "_libraries", {})
+    y = np.zeros(5, np.float32)
+    RawModule(code).get_function("axpy_f32")(1, 8, (np.ones(5, np.float32), y, np.float32(2), np.int32(5)))
+    assert build_count() == before + 1 and library.stat().st_mtime_ns == mtime  # from disk
+    np.testing.assert_array_equal(y, np.full(5, 2, np.float32))
+    RawModule(code, options=("-DUNUSED_FLAG=1", "--use_fast_math"))  # new options: new build
+    assert build_count() == before + 2
+    assert not list((tmp_path / "cuda_host").glob("*.tmp"))  # temporaries renamed away
+
+
+# ---------------------------------------------------------------------------------------
+# AddressSanitizer
+# ---------------------------------------------------------------------------------------
+
+def asan_runtime():
+    path = subprocess.run(["g++", "-print-file-name=libasan.so"], capture_output=True,
+                          text=True).stdout.strip()
+    return path if os.path.isabs(path) and os.path.exists(path) else None
+
+
+@pytest.mark.skipif(asan_runtime() is None, reason="g++ has no libasan")
+def test_asan_reports_out_of_bounds_with_cu_file_and_line():
+    script = (
+        "import numpy as np\n"
+        "from minigan.cuda_host import RawModule\n"
+        f"kernel = RawModule(path={str(KERNELS / 'oob.cu')!r}).get_function('off_by_one')\n"
+        "y = np.zeros(1000, np.float32)\n"
+        "kernel(8, 128, (y, np.int32(y.size)))\n")
+    env = dict(os.environ, LD_PRELOAD=asan_runtime(), ASAN_OPTIONS="detect_leaks=0",
+               MINIGAN_CUDA_HOST_SANITIZE="address")
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode != 0
+    assert "heap-buffer-overflow" in result.stderr, result.stderr[-3000:]
+    assert f"oob.cu:{marker_line('oob.cu', 'OOB-LINE')}" in result.stderr, result.stderr[-3000:]
+
+
+def test_sanitizer_without_runtime_explains_the_recipe(monkeypatch):
+    if loader._asan_loaded():
+        pytest.skip("this process has the ASan runtime")
+    monkeypatch.setenv("MINIGAN_CUDA_HOST_SANITIZE", "address")
+    with pytest.raises(CudaHostError, match=r"LD_PRELOAD=\$\(g\+\+ -print-file-name=libasan.so\)"):
+        RawModule('extern "C" __global__ void nothing() {}\n')
+    monkeypatch.setenv("MINIGAN_CUDA_HOST_SANITIZE", "thread")
+    with pytest.raises(ValueError, match="MINIGAN_CUDA_HOST_SANITIZE"):
+        RawModule('extern "C" __global__ void nothing() {}\n')
