@@ -147,7 +147,8 @@ class CudaKernelSet:
             self._function(source, f"{name}_{_SUFFIX[dtype]}")((grid,), (BLOCK,), args)
 
     def _input(self, a):
-        return self.xp.ascontiguousarray(a)
+        """A read-only kernel input, C-contiguous (copied only if it is not already)."""
+        return a if a.flags.c_contiguous else self.xp.ascontiguousarray(a)
 
     def _elementwise(self, op, source, inputs, scalars=()):
         """out = kernel(*inputs) elementwise; C signature (*inputs, out, *scalars, n)."""
