@@ -1,0 +1,142 @@
+"""Numba CPU kernels for the losses bce, bce_with_logits, mse and kl_normal.
+
+Every loss is elementwise in two same-shaped inputs `(a, b)` (p/target, logits/target,
+x/target, mu/logvar), so three jitted loops serve all of them, each one fused pass:
+`_loss_map` (reduction 'none'), `_loss_total` (float64 sum for 'sum'/'mean', no temporary)
+and `_loss_grad_map` (gradient w.r.t. `a`, or w.r.t. logvar for kl_normal).
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from minigan.kernels.activations import sigmoid
+from minigan.reference import check_reduction, check_same
+
+BCE, BCE_WITH_LOGITS, MSE, KL_NORMAL, KL_NORMAL_LOGVAR = 0, 1, 2, 3, 4
+
+
+@njit(cache=True)
+def _loss(kind, a, b):
+    """Elementwise loss l(a, b):
+    bce: -(t max(log p, -100) + (1-t) max(log(1-p), -100));  bce_with_logits: max(z, 0) - z t + log(1 + e^-|z|);
+    mse: (x - t)^2;  kl_normal: -1/2 (1 + lv - mu^2 - e^lv)."""
+    if kind == BCE:
+        return -(b * max(np.log(a), -100.0) + (1 - b) * max(np.log(1 - a), -100.0))
+    if kind == BCE_WITH_LOGITS:
+        return max(a, 0) - a * b + np.log1p(np.exp(-abs(a)))
+    if kind == MSE:
+        return (a - b) * (a - b)
+    return -0.5 * (1 + b - a * a - np.exp(b))
+
+
+@njit(cache=True)
+def _loss_grad(kind, a, b):
+    """dl/da (dl/d logvar for KL_NORMAL_LOGVAR):
+    bce: (p - t) / max(p (1-p), 1e-12);  bce_with_logits: sigmoid(z) - t;  mse: 2 (x - t);
+    kl_normal: mu;  kl_normal w.r.t. logvar: 1/2 (e^lv - 1)."""
+    if kind == BCE:
+        return (a - b) / max(a * (1 - a), 1e-12)
+    if kind == BCE_WITH_LOGITS:
+        return sigmoid(a) - b
+    if kind == MSE:
+        return 2 * (a - b)
+    if kind == KL_NORMAL:
+        return a
+    return 0.5 * (np.exp(b) - 1)
+
+
+@njit(cache=True, parallel=True)
+def _loss_map(kind, a, b, out):
+    """out[k] = l(a[k], b[k])."""
+    for k in prange(a.size):
+        out[k] = _loss(kind, a[k], b[k])
+
+
+@njit(cache=True, parallel=True)
+def _loss_total(kind, a, b):
+    """sum_k l(a[k], b[k]), accumulated in float64."""
+    total = 0.0
+    for k in prange(a.size):
+        total += _loss(kind, a[k], b[k])
+    return total
+
+
+@njit(cache=True, parallel=True)
+def _loss_grad_map(kind, grad_out, g_step, scale, a, b, out):
+    """out[k] = grad_out[k * g_step] * scale * dl/da(a[k], b[k]); g_step = 0 broadcasts a 0-d grad_out."""
+    for k in prange(a.size):
+        out[k] = grad_out[k * g_step] * scale * _loss_grad(kind, a[k], b[k])
+
+
+def _flat(a):
+    return np.ascontiguousarray(a).reshape(-1)
+
+
+def _forward(op, kind, reduction, **inputs):
+    """The loss of every element, or their sum / mean as a 0-d array of the inputs' dtype."""
+    check_same(op, **inputs)
+    check_reduction(op, reduction)
+    a, b = inputs.values()
+    if reduction == "none":
+        out = np.empty(a.shape, dtype=a.dtype)
+        _loss_map(kind, _flat(a), _flat(b), out.reshape(-1))
+        return out
+    total = _loss_total(kind, _flat(a), _flat(b))
+    return np.asarray(total / a.size if reduction == "mean" else total, dtype=a.dtype)
+
+
+def _backward(op, kind, grad_out, reduction, **inputs):
+    """g * dl/da, with g = grad_out broadcast (and divided by the element count for 'mean')."""
+    check_same(op, **inputs)
+    check_reduction(op, reduction)
+    a, b = inputs.values()
+    expected = a.shape if reduction == "none" else ()
+    if grad_out.shape != expected or grad_out.dtype != a.dtype:
+        raise ValueError(f"{op}: grad_out {grad_out.shape} {grad_out.dtype} should be {expected} {a.dtype} "
+                         f"for reduction={reduction!r}")
+    g_step = 1 if reduction == "none" else 0
+    scale = 1 / a.size if reduction == "mean" else 1.0
+    out = np.empty(a.shape, dtype=a.dtype)
+    _loss_grad_map(kind, _flat(grad_out), g_step, a.dtype.type(scale), _flat(a), _flat(b), out.reshape(-1))
+    return out
+
+
+def bce_forward(p, target, reduction):
+    """l = -(t max(log p, -100) + (1 - t) max(log(1 - p), -100)), reduced."""
+    return _forward("bce_forward", BCE, reduction, p=p, target=target)
+
+
+def bce_backward(grad_out, p, target, reduction):
+    """grad_p = g (p - t) / max(p (1 - p), 1e-12)."""
+    return _backward("bce_backward", BCE, grad_out, reduction, p=p, target=target)
+
+
+def bce_with_logits_forward(logits, target, reduction):
+    """l = max(z, 0) - z t + log(1 + e^-|z|), reduced."""
+    return _forward("bce_with_logits_forward", BCE_WITH_LOGITS, reduction, logits=logits, target=target)
+
+
+def bce_with_logits_backward(grad_out, logits, target, reduction):
+    """grad_z = g (sigmoid(z) - t)."""
+    return _backward("bce_with_logits_backward", BCE_WITH_LOGITS, grad_out, reduction, logits=logits, target=target)
+
+
+def mse_forward(x, target, reduction):
+    """l = (x - t)^2, reduced."""
+    return _forward("mse_forward", MSE, reduction, x=x, target=target)
+
+
+def mse_backward(grad_out, x, target, reduction):
+    """grad_x = g 2 (x - t)."""
+    return _backward("mse_backward", MSE, grad_out, reduction, x=x, target=target)
+
+
+def kl_normal_forward(mu, logvar, reduction):
+    """l = -1/2 (1 + lv - mu^2 - e^lv), reduced."""
+    return _forward("kl_normal_forward", KL_NORMAL, reduction, mu=mu, logvar=logvar)
+
+
+def kl_normal_backward(grad_out, mu, logvar, reduction):
+    """(grad_mu, grad_logvar) = (g mu, g 1/2 (e^lv - 1))."""
+    return (_backward("kl_normal_backward", KL_NORMAL, grad_out, reduction, mu=mu, logvar=logvar),
+            _backward("kl_normal_backward", KL_NORMAL_LOGVAR, grad_out, reduction, mu=mu, logvar=logvar))
