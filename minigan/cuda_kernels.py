@@ -31,14 +31,27 @@ MAX_GRID = 4096
 """Most blocks per launch; grid-stride loops cover the rest."""
 NVRTC_OPTIONS = ("--std=c++14",)
 """Compiler options for cupy.RawModule (tests/test_cuda_compile.py compiles with the same)."""
-SOURCES = ("activations", "batch_norm", "conv2d", "losses", "optim", "pooling")
-"""The .cu files of the package minigan.kernels, one RawModule each."""
+_LOSS_KERNELS = tuple(f"{loss}_{part}" for loss in ("bce", "bce_with_logits", "mse", "kl_normal")
+                      for part in ("forward_none", "partial_sums", "backward"))
+KERNELS = {
+    "activations": ("relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
+                    "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward"),
+    "batch_norm": ("batch_norm_stats", "batch_norm_normalize", "batch_norm_backward_reduce",
+                   "batch_norm_backward_data", "batch_norm_update_running"),
+    "conv2d": ("im2col", "col2im", "conv2d_forward_direct", "conv2d_backward_data_direct",
+               "conv2d_backward_weight_direct"),
+    "losses": _LOSS_KERNELS + ("sum_partials",),
+    "optim": ("sgd_step", "sgd_momentum_step", "adam_step"),
+    "pooling": ("max_pool2d_forward", "max_pool2d_backward", "max_unpool2d_forward",
+                "max_unpool2d_backward"),
+}
+"""Every .cu file of the package minigan.kernels (one RawModule each) and the kernels launched
+from it; each name exists as name_f32 and name_f64 (tests/test_cuda_compile.py checks)."""
 DIRECT_CONV = ("conv2d_forward_direct", "conv2d_backward_data_direct",
                "conv2d_backward_weight_direct")
 """The readable loop-kernel variants of the convolution, besides ref.KERNEL_API."""
 
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
-_LOSSES = ("bce", "bce_with_logits", "mse", "kl_normal")
 
 
 def kernel_source(name):
@@ -142,6 +155,8 @@ class CudaKernelSet:
         """Run ``<name>_f32|f64`` from ``kernels/<source>.cu`` on 256-thread blocks: enough to
         give each of ``threads`` work items its own thread (capped at MAX_GRID blocks; the
         kernels loop grid-stride), or exactly ``blocks`` blocks for one-block-per-item kernels."""
+        if name not in KERNELS[source]:
+            raise LookupError(f"kernel {name!r} is not listed in KERNELS[{source!r}]")
         grid = min(math.ceil(threads / BLOCK) if blocks is None else blocks, MAX_GRID)
         if grid > 0:
             self._function(source, f"{name}_{_SUFFIX[dtype]}")((grid,), (BLOCK,), args)
