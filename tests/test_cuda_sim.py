@@ -242,3 +242,61 @@ def sim():
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_cuda_sim_matches_reference(sim, case, dtype):
     check_case(sim, np.asarray, np.asarray, case, dtype)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_cuda_sim_with_a_one_block_grid(sim, case, monkeypatch):
+    """MAX_GRID = 1: every grid-stride loop (over elements, channels, weight elements) turns
+    many times, as on a GPU with arrays larger than one grid."""
+    monkeypatch.setattr(cuda_kernels, "MAX_GRID", 1)
+    check_case(sim, np.asarray, np.asarray, case, np.float64)
+
+
+# ----------------------------------------------------------------------------- errors
+
+def test_cuda_without_a_gpu_raises_one_clear_error():
+    try:
+        import cupy
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            pytest.skip("a CUDA device is present")
+    except ImportError:
+        pass
+    except Exception:  # CuPy without a driver or device
+        pass
+    with pytest.raises(RuntimeError, match=r"needs CuPy and a CUDA GPU.*minigan\[cuda12\].*cuda-sim"):
+        cuda_kernels.kernel_set("cuda")
+
+
+def test_unknown_device_is_a_value_error():
+    with pytest.raises(ValueError, match="kernel_set: device must be 'cuda' or 'cuda-sim', got 'cpu'"):
+        cuda_kernels.kernel_set("cpu")
+
+
+def _x(*shape, dtype=np.float32):
+    return np.ones(shape, dtype=dtype)
+
+
+@pytest.mark.parametrize("call,error,pattern", [
+    (lambda k: k.relu_forward(_x(3, 4, dtype=np.int32)), TypeError, r"relu_forward: .*float32 or float64"),
+    (lambda k: k.relu_backward(_x(3, 4), _x(3, 4, dtype=np.float64)), TypeError, r"relu_backward: x dtype float64"),
+    (lambda k: k.tanh_backward(_x(3, 4), _x(4, 3)), ValueError, r"tanh_backward: y shape \(4, 3\) differs from grad_y shape \(3, 4\)"),
+    (lambda k: k.mse_forward(_x(3, 5), _x(3, 5), "avg"), ValueError, r"mse_forward: reduction must be one of"),
+    (lambda k: k.bce_backward(_x(3, 5), _x(3, 5), _x(3, 5), "mean"), ValueError, r"bce_backward: grad_out has shape \(3, 5\), expected \(\)"),
+    (lambda k: k.conv2d_forward(_x(1, 3, 5, 7), _x(2, 4, 3, 3), None, (1, 1), (0, 0), (1, 1)), ValueError,
+     r"conv2d_forward: input \(1, 3, 5, 7\) .*weight \(2, 4, 3, 3\)"),
+    (lambda k: k.conv2d_forward(_x(1, 3, 5, 7), _x(2, 3, 3, 3), _x(3), (1, 1), (0, 0), (1, 1)), ValueError,
+     r"conv2d_forward: bias has shape \(3,\), expected \(2,\)"),
+    (lambda k: k.conv2d_backward_data(_x(1, 2, 4, 4), _x(2, 3, 3, 3), (5, 7), (1, 1), (0, 0), (1, 1)), ValueError,
+     r"conv2d_backward_data: grad_y has shape \(1, 2, 4, 4\), expected \(1, 2, 3, 5\)"),
+    (lambda k: k.batch_norm_forward_train(_x(4, 3), _x(3), _x(3), 1e-5), ValueError, r"batch_norm_forward_train: x must be 3-D"),
+    (lambda k: k.batch_norm_update_running(_x(3), _x(3), _x(3), _x(3), 1, 0.1), ValueError, r"count=1"),
+    (lambda k: k.max_pool2d_backward(_x(1, 1, 2, 2), np.zeros((1, 1, 2, 2), np.int64) + 9, (3, 3)), ValueError,
+     r"max_pool2d_backward: indices of shape \(1, 1, 2, 2\) must lie in \[0, 9\)"),
+    (lambda k: k.max_unpool2d_forward(_x(1, 1, 2, 2), np.zeros((1, 1, 2, 2), np.int32), (4, 4)), TypeError,
+     r"max_unpool2d_forward: indices must be int64"),
+    (lambda k: k.adam_step(_x(3), _x(3), _x(3), _x(3), 0, 1e-3, 0.9, 0.999, 1e-8, 0), ValueError, r"adam_step: step counts from 1"),
+    (lambda k: k.sgd_step(_x(3, 4)[:, ::2], _x(3, 2), None, 0.1, 0, 0, False), ValueError, r"sgd_step: param .* C-contiguous"),
+])
+def test_bad_input_is_named(sim, call, error, pattern):
+    with pytest.raises(error, match=pattern):
+        call(sim)
