@@ -322,6 +322,9 @@ def test_asan_reports_out_of_bounds_with_cu_file_and_line():
     assert result.returncode != 0
     assert "heap-buffer-overflow" in result.stderr, result.stderr[-3000:]
     assert f"oob.cu:{marker_line('oob.cu', 'OOB-LINE')}" in result.stderr, result.stderr[-3000:]
+    # Thread 1000 of the grid: block 7 of 128 threads, thread 104.
+    assert "kernel 'off_by_one', block (7, 0, 0), thread (104, 0, 0)" in result.stderr
+    assert "swapcontext" not in result.stderr  # no false-positive warnings from fibers
 
 
 def test_sanitizer_without_runtime_explains_the_recipe(monkeypatch):

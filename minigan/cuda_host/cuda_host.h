@@ -2,7 +2,8 @@
 //
 // minigan.cuda_host force-includes this header in front of a .cu source (g++ -include
 // cuda_host.h -x c++). It maps the CUDA C language extensions a kernel uses onto plain
-// C++ and runs every CUDA thread of a block as a user-level fiber (ucontext):
+// C++ and runs every CUDA thread of a block as a user-level fiber (its own stack; a
+// 10-instruction context switch, see cuda_host_switch below):
 //
 //   * a fiber runs until it reaches __syncthreads() or a warp collective (shuffle, vote,
 //     __syncwarp), then hands over to the next fiber of the block;
@@ -33,8 +34,11 @@
 #include <utility>
 
 #include <sys/mman.h>
-#include <ucontext.h>
 #include <unistd.h>
+
+#if !defined(__x86_64__)
+#error "cuda_host switches fibers with x86-64 assembly; this machine is not x86-64"
+#endif
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -88,7 +92,7 @@ inline int4 make_int4(int x, int y, int z, int w) { return {x, y, z, w}; }
 
 // The current fiber's coordinates; the scheduler sets threadIdx at every switch. These
 // globals (like the scheduler's) have external linkage on purpose: the compiler must then
-// assume that swapcontext may change them, and reload them after every switch.
+// assume that the context switch may change them, and reload them after every switch.
 uint3 threadIdx;
 uint3 blockIdx;
 dim3 blockDim;
@@ -244,7 +248,7 @@ struct ParamInfo {
 
 constexpr int kMaxThreadsPerBlock = 1024;
 constexpr unsigned long long kMaxDynamicSharedMemory = 227 * 1024;  // as an H100 (opt-in)
-constexpr size_t kStackSize = CUDA_HOST_ASAN ? 512 * 1024 : 64 * 1024;
+constexpr size_t kStackSize = CUDA_HOST_ASAN ? 256 * 1024 : 64 * 1024;
 constexpr unsigned int kFullMask = 0xffffffffu;
 
 alignas(256) unsigned char dynamic_shared_memory[kMaxDynamicSharedMemory];
@@ -252,7 +256,7 @@ alignas(256) unsigned char dynamic_shared_memory[kMaxDynamicSharedMemory];
 enum class State : unsigned char { runnable, at_barrier, at_warp_op, done };
 
 struct Fiber {
-    ucontext_t context;
+    void* sp;     // saved stack pointer while switched out
     char* stack;  // lowest usable address; a guard page lies below it
     uint3 tid;
     State state;
@@ -274,7 +278,7 @@ struct Scheduler {
     int count = 0;      // threads in the current block
     int current = -1;   // running fiber, -1: the scheduler (launching OS thread)
     int previous = -1;  // the context that switched to the running one
-    ucontext_t main_context;
+    void* main_sp;  // the scheduler's saved stack pointer
     void (*body)(void*) = nullptr;
     void* body_arg = nullptr;
     const Launch* launch = nullptr;
@@ -301,11 +305,44 @@ __attribute__((format(printf, 1, 2))) static void report(const char* fmt, ...) {
     va_end(args);
 }
 
+}  // namespace cuda_host
+
+// cuda_host_switch(save, next): pushes the callee-saved registers on the current stack,
+// stores the stack pointer in *save, loads `next` as the stack pointer, pops the registers
+// saved there and returns into the other context. Everything else (caller-saved registers)
+// is saved by the compiler around the call, as for any function call.
+extern "C" void cuda_host_switch(void** save, void* next);
+__asm__(
+    ".text\n"
+    ".p2align 4\n"
+    ".globl cuda_host_switch\n"
+    ".hidden cuda_host_switch\n"
+    ".type cuda_host_switch, @function\n"
+    "cuda_host_switch:\n"
+    "    pushq %rbp\n"
+    "    pushq %rbx\n"
+    "    pushq %r12\n"
+    "    pushq %r13\n"
+    "    pushq %r14\n"
+    "    pushq %r15\n"
+    "    movq %rsp, (%rdi)\n"
+    "    movq %rsi, %rsp\n"
+    "    popq %r15\n"
+    "    popq %r14\n"
+    "    popq %r13\n"
+    "    popq %r12\n"
+    "    popq %rbx\n"
+    "    popq %rbp\n"
+    "    ret\n"
+    ".size cuda_host_switch, .-cuda_host_switch\n");
+
+namespace cuda_host {
+
 // Switches from the running context to fiber `next` (-1: back to the scheduler).
 // `dying`: the running fiber has finished and will never be resumed.
 static void switch_to(int next, bool dying = false) {
-    ucontext_t* from = sched.current < 0 ? &sched.main_context : &sched.fibers[sched.current].context;
-    ucontext_t* to = next < 0 ? &sched.main_context : &sched.fibers[next].context;
+    void** from = sched.current < 0 ? &sched.main_sp : &sched.fibers[sched.current].sp;
+    void* to = next < 0 ? sched.main_sp : sched.fibers[next].sp;
     if (next >= 0) threadIdx = sched.fibers[next].tid;
     sched.previous = sched.current;
     sched.current = next;
@@ -320,7 +357,7 @@ static void switch_to(int next, bool dying = false) {
 #else
     (void)dying;
 #endif
-    swapcontext(from, to);
+    cuda_host_switch(from, to);
 #if CUDA_HOST_ASAN
     __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
 #endif
@@ -334,7 +371,8 @@ static void yield_fiber(bool dying = false) {
     switch_to(next < sched.count ? next : -1, dying);
 }
 
-static void fiber_main() {
+// The first code a fiber runs (cuda_host_switch "returns" into it); it never returns.
+[[noreturn]] static void fiber_main() {
 #if CUDA_HOST_ASAN
     const void* bottom;
     size_t size;
@@ -347,6 +385,22 @@ static void fiber_main() {
     sched.body(sched.body_arg);
     sched.fibers[sched.current].state = State::done;
     yield_fiber(/*dying=*/true);
+    __builtin_unreachable();
+}
+
+// Lays out a fresh stack as cuda_host_switch left it: six zero registers, then the return
+// address fiber_main, then a dummy return address for fiber_main itself, so that fiber_main
+// starts with the stack alignment of a called function (rsp + 8 a multiple of 16).
+static void start_fiber(Fiber& f) {
+#if CUDA_HOST_ASAN
+    // The previous fiber on this stack never unwound its last frames: clear their redzones.
+    ASAN_UNPOISON_MEMORY_REGION(f.stack, kStackSize);
+#endif
+    void** top = reinterpret_cast<void**>(f.stack + kStackSize);
+    top[-1] = nullptr;
+    top[-2] = reinterpret_cast<void*>(&fiber_main);
+    for (int r = 3; r <= 8; ++r) top[-r] = nullptr;
+    f.sp = top - 8;
 }
 
 static Fiber& self() { return sched.fibers[sched.current]; }
@@ -607,10 +661,7 @@ static bool barrier_ready() {
 static bool run_block() {
     for (int t = 0; t < sched.count; ++t) {
         Fiber& f = sched.fibers[t];
-        f.context.uc_stack.ss_sp = f.stack;
-        f.context.uc_stack.ss_size = kStackSize;
-        f.context.uc_link = nullptr;
-        makecontext(&f.context, fiber_main, 0);
+        start_fiber(f);
         f.state = State::runnable;
     }
     for (;;) {
@@ -644,12 +695,25 @@ static bool ensure_fibers(int count) {
         mprotect(region, page, PROT_NONE);  // guard page: a stack overflow faults
         Fiber& f = sched.fibers[sched.allocated];
         f.stack = static_cast<char*>(region) + page;
-        if (getcontext(&f.context) != 0) return false;
     }
     return true;
 }
 
+#if CUDA_HOST_ASAN
+// Runs after an ASan report, before the process dies: which CUDA thread was it?
+static void report_running_thread() {
+    if (sched.current >= 0)
+        fprintf(stderr, "cuda_host: the error above is in kernel '%s', block (%u, %u, %u), "
+                        "thread (%u, %u, %u)\n",
+                sched.kernel, blockIdx.x, blockIdx.y, blockIdx.z, threadIdx.x, threadIdx.y,
+                threadIdx.z);
+}
+#endif
+
 static int run_grid(const char* kernel, const Launch* launch, void (*body)(void*), void* arg) {
+#if CUDA_HOST_ASAN
+    __sanitizer_set_death_callback(report_running_thread);
+#endif
     sched.launch = launch;
     sched.kernel = kernel;
     sched.failed = false;
