@@ -228,7 +228,7 @@ def test_every_parameter_kind_reaches_the_kernel():
     (7, np.float64(7.25), r"'c' \(float\): expected numpy.float32, got numpy.float64"),
     (8, 8.5, r"'e' \(double\): expected numpy.float64, got Python float"),
     (1, np.zeros(1, np.float32), r"'d' \(double\*\): expected a numpy.float64 array, got a numpy.float32 array"),
-    (0, np.float32(1.5), r"'f' \(float\*\): expected a numpy.float32 array, got numpy.float32"),
+    (0, np.float32(1.5), r"'f' \(const float\*\): expected a numpy.float32 array, got numpy.float32"),
     (5, np.array(5, np.int32), r"'a' \(int\): expected numpy.int32, got a numpy.int32 array"),
 ])
 def test_argument_type_mismatch_is_a_type_error(index, value, pattern):
@@ -308,23 +308,31 @@ def asan_runtime():
 
 
 @pytest.mark.skipif(asan_runtime() is None, reason="g++ has no libasan")
-def test_asan_reports_out_of_bounds_with_cu_file_and_line():
+@pytest.mark.parametrize("kernel, launch, marker, error, where", [
+    # Thread 1000 of the grid (block 7 of 128 threads, thread 104) writes y[1000].
+    ("off_by_one", "(8, 128, (y, np.int32(y.size)))", "OOB-LINE", "heap-buffer-overflow",
+     "block (7, 0, 0), thread (104, 0, 0)"),
+    # Dynamic shared memory past the launch's shared_mem is poisoned.
+    ("shared_off_by_one", "(1, 64, (y,), shared_mem=64 * 4)", "SMEM-LINE", "use-after-poison",
+     "block (0, 0, 0), thread (63, 0, 0)"),
+])
+def test_asan_reports_out_of_bounds_with_cu_file_and_line(kernel, launch, marker, error, where):
     script = (
         "import numpy as np\n"
         "from minigan.cuda_host import RawModule\n"
-        f"kernel = RawModule(path={str(KERNELS / 'oob.cu')!r}).get_function('off_by_one')\n"
+        f"kernel = RawModule(path={str(KERNELS / 'oob.cu')!r}).get_function({kernel!r})\n"
         "y = np.zeros(1000, np.float32)\n"
-        "kernel(8, 128, (y, np.int32(y.size)))\n")
+        f"kernel{launch}\n")
     env = dict(os.environ, LD_PRELOAD=asan_runtime(), ASAN_OPTIONS="detect_leaks=0",
                MINIGAN_CUDA_HOST_SANITIZE="address")
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                             text=True, timeout=300)
+    report = result.stderr
     assert result.returncode != 0
-    assert "heap-buffer-overflow" in result.stderr, result.stderr[-3000:]
-    assert f"oob.cu:{marker_line('oob.cu', 'OOB-LINE')}" in result.stderr, result.stderr[-3000:]
-    # Thread 1000 of the grid: block 7 of 128 threads, thread 104.
-    assert "kernel 'off_by_one', block (7, 0, 0), thread (104, 0, 0)" in result.stderr
-    assert "swapcontext" not in result.stderr  # no false-positive warnings from fibers
+    assert error in report, report[-3000:]
+    assert f"oob.cu:{marker_line('oob.cu', marker)}" in report, report[-3000:]
+    assert f"kernel '{kernel}', {where}" in report, report[-3000:]
+    assert "swapcontext" not in report  # no false-positive warnings about the fibers
 
 
 def test_sanitizer_without_runtime_explains_the_recipe(monkeypatch):

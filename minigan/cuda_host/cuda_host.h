@@ -49,7 +49,7 @@
 #endif
 
 // Version of the harness ABI (the Launch and ParamInfo layouts); the loader checks it.
-#define CUDA_HOST_ABI_VERSION 1
+#define CUDA_HOST_ABI_VERSION 2
 #define CUDA_HOST_API extern "C" __attribute__((visibility("default")))
 
 // ---------------------------------------------------------------------------------------
@@ -243,6 +243,7 @@ struct ParamInfo {
     int is_floating;
     int is_signed;
     int is_bool;
+    int is_const;  // const pointee (for messages)
     int size;  // bytes of the value (or pointee; 0 for void)
 };
 
@@ -758,8 +759,10 @@ static int run_grid(const char* kernel, const Launch* launch, void (*body)(void*
 
 template <class P>
 inline ParamInfo describe_param() {
-    using V = std::remove_cv_t<std::conditional_t<std::is_pointer_v<P>, std::remove_pointer_t<P>, P>>;
+    using Q = std::conditional_t<std::is_pointer_v<P>, std::remove_pointer_t<P>, P>;
+    using V = std::remove_cv_t<Q>;
     ParamInfo info{};
+    info.is_const = std::is_pointer_v<P> && std::is_const_v<Q>;
     info.is_pointer = std::is_pointer_v<P>;
     info.is_arithmetic = std::is_arithmetic_v<V>;
     info.is_floating = std::is_floating_point_v<V>;

@@ -30,7 +30,7 @@ import numpy as np
 __all__ = ["CudaHostError", "RawModule", "RawKernel", "build_count", "cache_dir", "sanitizer"]
 
 HEADER = Path(__file__).with_name("cuda_host.h")
-ABI_VERSION = 1  # must match CUDA_HOST_ABI_VERSION in cuda_host.h
+ABI_VERSION = 2  # must match CUDA_HOST_ABI_VERSION in cuda_host.h
 MAX_THREADS_PER_BLOCK = 1024
 MAX_BLOCK_DIM = (1024, 1024, 64)
 MAX_GRID_DIM = (2**31 - 1, 65535, 65535)
@@ -56,7 +56,8 @@ class _Launch(ctypes.Structure):  # cuda_host::Launch
 
 class _ParamInfo(ctypes.Structure):  # cuda_host::ParamInfo
     _fields_ = [(name, ctypes.c_int) for name in
-                ("is_pointer", "is_arithmetic", "is_floating", "is_signed", "is_bool", "size")]
+                ("is_pointer", "is_arithmetic", "is_floating", "is_signed", "is_bool", "is_const",
+                 "size")]
 
 
 _build_count = 0
@@ -367,12 +368,15 @@ _C_NAMES = {"f4": "float", "f8": "double", "i1": "signed char", "u1": "unsigned 
 class Param:
     name: str
     is_pointer: bool
+    is_const: bool
     dtype: np.dtype | None  # the value's (or pointee's) NumPy dtype; None: any (void*, structs)
 
     @property
     def ctype(self) -> str:
         base = _C_NAMES[self.dtype.str[1:]] if self.dtype is not None else "void"
-        return base + "*" if self.is_pointer else base
+        if not self.is_pointer:
+            return base
+        return f"const {base}*" if self.is_const else f"{base}*"
 
     @property
     def expected(self) -> str:
@@ -386,7 +390,7 @@ def _param(name: str, info: _ParamInfo) -> Param:
     if info.is_arithmetic:
         kind = "b" if info.is_bool else "f" if info.is_floating else "i" if info.is_signed else "u"
         dtype = np.dtype(f"{kind}{info.size}")
-    return Param(name, bool(info.is_pointer), dtype)
+    return Param(name, bool(info.is_pointer), bool(info.is_const), dtype)
 
 
 def _describe(value) -> str:
