@@ -132,6 +132,7 @@ class CudaKernelSet:
 
     def __init__(self, device, xp, raw_module):
         self.device = device
+        self.__name__ = f"minigan.cuda_kernels.kernel_set({device!r})"
         self.xp = xp
         self._raw_module = raw_module
         self._modules = {}
@@ -162,7 +163,9 @@ class CudaKernelSet:
             self._function(source, f"{name}_{_SUFFIX[dtype]}")((grid,), (BLOCK,), args)
 
     def _input(self, a):
-        """A read-only kernel input, C-contiguous (copied only if it is not already)."""
+        """A read-only kernel input as a C-contiguous array (a 0-d one for a NumPy scalar);
+        copied only if it is not one already."""
+        a = self.xp.asarray(a)
         return a if a.flags.c_contiguous else self.xp.ascontiguousarray(a)
 
     def _elementwise(self, op, source, inputs, scalars=()):
