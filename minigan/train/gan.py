@@ -21,9 +21,9 @@ from minigan.train.common import batch_tensor, check_finite, normal_noise, recor
 GENERATOR_LOSSES = ("non-saturating", "minimax")
 
 
-def _targets(n, value, device):
-    """A (n, 1) float32 Tensor filled with ``value``."""
-    return mg.tensor(np.full((n, 1), value, dtype=np.float32), device=device)
+def _targets(logits, value):
+    """A Tensor like ``logits`` (shape, dtype, device) filled with ``value``."""
+    return mg.tensor(np.full(logits.shape, value), dtype=logits.dtype, device=logits.device)
 
 
 def _mean_probability(logits):
@@ -35,8 +35,8 @@ def discriminator_loss(discriminator, real, fake, label_smoothing=0.0):
     """``BCE(D(real), 1 - s) + BCE(D(fake), 0)`` and the two logit Tensors."""
     real_logits = discriminator(real)
     fake_logits = discriminator(fake)
-    real_loss = F.binary_cross_entropy_with_logits(real_logits, _targets(real.shape[0], 1.0 - label_smoothing, real.device))
-    fake_loss = F.binary_cross_entropy_with_logits(fake_logits, _targets(fake.shape[0], 0.0, fake.device))
+    real_loss = F.binary_cross_entropy_with_logits(real_logits, _targets(real_logits, 1.0 - label_smoothing))
+    fake_loss = F.binary_cross_entropy_with_logits(fake_logits, _targets(fake_logits, 0.0))
     return real_loss + fake_loss, real_logits, fake_logits
 
 
@@ -44,8 +44,8 @@ def generator_loss(discriminator, fake, loss="non-saturating"):
     """``-log D(fake)`` (non-saturating) or ``log(1 - D(fake))`` (minimax), averaged over the batch."""
     fake_logits = discriminator(fake)
     if loss == "non-saturating":
-        return F.binary_cross_entropy_with_logits(fake_logits, _targets(fake.shape[0], 1.0, fake.device))
-    return -F.binary_cross_entropy_with_logits(fake_logits, _targets(fake.shape[0], 0.0, fake.device))
+        return F.binary_cross_entropy_with_logits(fake_logits, _targets(fake_logits, 1.0))
+    return -F.binary_cross_entropy_with_logits(fake_logits, _targets(fake_logits, 0.0))
 
 
 def train_gan(model, loader, opt_d, opt_g, steps, noise_rng, loss="non-saturating", label_smoothing=0.0,
