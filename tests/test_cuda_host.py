@@ -114,19 +114,29 @@ def test_shuffle_double_keeps_all_64_bits():
     np.testing.assert_array_equal(y, x[lanes // 32 * 32 + (lanes % 32 + 1) % 32])
 
 
-def test_votes():
-    grid, block = 2, 96
+def test_shuffle_width_must_be_a_power_of_two():
+    x = np.zeros(32, np.float32)
+    with pytest.raises(CudaHostError, match=r"__shfl_sync \(.*warp_ops.cu:\d+\): width 6 is not"):
+        module("warp_ops.cu").get_function("shuffles")(
+            1, 32, (x, *(np.int32(v) for v in (0, 1, 1, 6)), x, x, x, x))
+
+
+@pytest.mark.parametrize("block", [96, 80])  # 80: the last warp of each block has 16 lanes
+def test_votes(block):
+    grid = 2
     x = np.random.default_rng(5).standard_normal(grid * block).astype(np.float32)
     x[32:64] = np.abs(x[32:64]) + 0.5   # warp 1 of block 0: all positive
-    x[64:96] = -np.abs(x[64:96]) - 0.5  # warp 2 of block 0: all negative
+    x[64:block] = -np.abs(x[64:block]) - 0.5  # warp 2 of block 0: all negative
     ballot = np.zeros(x.size, np.uint32)
     all_, any_ = np.zeros(x.size, np.int32), np.zeros(x.size, np.int32)
     module("warp_ops.cu").get_function("votes")(grid, block, (x, ballot, all_, any_))
-    pred = (x > 0).reshape(-1, 32)
-    bits = (pred.astype(np.uint64) << np.arange(32, dtype=np.uint64)).sum(axis=1).astype(np.uint32)
-    np.testing.assert_array_equal(ballot, np.repeat(bits, 32))
-    np.testing.assert_array_equal(all_, np.repeat(pred.all(axis=1), 32))
-    np.testing.assert_array_equal(any_, np.repeat(pred.any(axis=1), 32))
+    for b in range(grid):
+        for w in range(0, block, 32):  # a warp: the (up to) 32 threads of a block from w
+            t = np.arange(b * block + w, b * block + min(w + 32, block))
+            pred = x[t] > 0
+            bits = sum(1 << lane for lane in np.flatnonzero(pred))
+            assert (ballot[t] == bits).all() and (all_[t] == pred.all()).all()
+            assert (any_[t] == pred.any()).all()
     assert all_[32] == 1 and any_[64] == 0  # the constructed warps hit both outcomes
 
 

@@ -444,26 +444,17 @@ static unsigned long long warp_collective(const char* op, const char* file, int 
 enum class ShuffleKind { idx, up, down, bfly };
 
 // The lane whose value a shuffle reads (CUDA's rules; the own lane when out of range).
-static int shuffle_source(const char* op, const char* file, int line, ShuffleKind kind, int arg,
-                          int width) {
-    if (width < 1 || width > warpSize || (width & (width - 1)) != 0) {
-        report("%s (%s:%d): width %d is not a power of two in [1, 32] (thread (%u, %u, %u))", op,
-               file, line, width, threadIdx.x, threadIdx.y, threadIdx.z);
-        fail_in_fiber();
-    }
-    int lane = lane_of_self();
+static int shuffle_source(ShuffleKind kind, int lane, int arg, int width) {
     int segment = lane & ~(width - 1);
     int in_segment = lane - segment;
+    int src = lane;
     switch (kind) {
-        case ShuffleKind::idx: return segment + (arg & (width - 1));
-        case ShuffleKind::up: return in_segment >= arg ? lane - arg : lane;
-        case ShuffleKind::down: return in_segment + arg < width ? lane + arg : lane;
-        case ShuffleKind::bfly: {
-            int src = lane ^ arg;
-            return src < segment + width ? src : lane;
-        }
+        case ShuffleKind::idx: src = segment + (arg & (width - 1)); break;
+        case ShuffleKind::up: src = in_segment - arg >= 0 ? lane - arg : lane; break;
+        case ShuffleKind::down: src = in_segment + arg < width ? lane + arg : lane; break;
+        case ShuffleKind::bfly: src = (lane ^ arg) < segment + width ? lane ^ arg : lane; break;
     }
-    return lane;
+    return src >= 0 && src < warpSize ? src : lane;
 }
 
 template <class T>
@@ -471,9 +462,14 @@ inline T shuffle(const char* op, const char* file, int line, ShuffleKind kind, u
                  T var, int arg, int width) {
     static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8,
                   "warp shuffles move values of at most 8 bytes");
+    if (width < 1 || width > warpSize || (width & (width - 1)) != 0) {
+        report("%s (%s:%d): width %d is not a power of two in [1, 32] (thread (%u, %u, %u))", op,
+               file, line, width, threadIdx.x, threadIdx.y, threadIdx.z);
+        fail_in_fiber();
+    }
     unsigned long long bits = 0;
     std::memcpy(&bits, &var, sizeof(T));
-    int src = shuffle_source(op, file, line, kind, arg, width);
+    int src = shuffle_source(kind, lane_of_self(), arg, width);
     bits = warp_collective(op, file, line, mask, src, bits);
     T out;
     std::memcpy(&out, &bits, sizeof(T));
