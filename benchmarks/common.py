@@ -135,7 +135,7 @@ def environment():
         "cpu_model": _cpu_model(),
         "logical_cpus": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "load_average_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "numba": numba.__version__,
@@ -153,12 +153,18 @@ def environment():
     return env
 
 
+def _describe_library(lib):
+    if "note" in lib:
+        return lib["note"]
+    details = [lib["user_api"]] + [f"{label} {lib[key]}" for key, label in
+                                   (("architecture", "core type"), ("num_threads", "threads"),
+                                    ("threading_layer", "threading")) if lib.get(key) is not None]
+    return f"{lib['internal_api']} {lib.get('version') or ''} ({', '.join(details)}; {lib['library']})"
+
+
 def environment_markdown(env, ceilings):
     """The report header: one bullet per fact a reader needs to interpret the numbers."""
-    blas = "; ".join(
-        f"{b.get('internal_api')} {b.get('version')} ({b.get('user_api')}, core type {b.get('architecture')}, "
-        f"{b.get('num_threads')} threads, {b.get('library')})" if "internal_api" in b else b.get("note", "")
-        for b in env["blas"]) or "none found by threadpoolctl"
+    blas = "; ".join(_describe_library(b) for b in env["blas"]) or "none found by threadpoolctl"
     openblas = ", ".join(f"{k}={v}" for k, v in env["openblas_env"].items()) or "none set"
     gemm = f"{ceilings['gemm_gflops']:.1f} GFLOP/s (float32 {ceilings['gemm_n']}³ NumPy matmul)"
     if "gemm_gflops_without_openblas_env" in ceilings:
