@@ -9,7 +9,7 @@ the same for every element, so the branch inside the loop is perfectly predictab
 import numpy as np
 from numba import njit, prange
 
-from minigan.reference import check_same
+from minigan.reference import check_dtype, check_same
 
 RELU, LEAKY_RELU, TANH, SIGMOID = 0, 1, 2, 3
 
@@ -61,7 +61,7 @@ def _backward_loop(kind, grad_y, v, slope, grad_x):
 
 
 def _forward(op, kind, x, slope=0.0):
-    check_same(op, x=x)
+    check_dtype(op, x=x)
     x = np.ascontiguousarray(x)
     y = np.empty_like(x)
     _forward_loop(kind, x.reshape(-1), x.dtype.type(slope), y.reshape(-1))

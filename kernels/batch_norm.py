@@ -14,7 +14,7 @@ coefficients are cast to x's dtype before the elementwise pass.
 import numpy as np
 from numba import njit, prange
 
-from minigan.reference import batch_norm_update_running, check_same  # noqa: F401  (the O(C) running-stat update needs no kernel: re-exported)
+from minigan.reference import batch_norm_update_running, check_dtype, check_same  # noqa: F401  (the O(C) running-stat update needs no kernel: re-exported)
 
 
 @njit(cache=True, parallel=True)
@@ -62,13 +62,13 @@ def _channel_affine(g, g_scale, x, center, x_scale, shift, out):
 
 
 def _check(op, x, **vectors):
-    """x (N, C, L) of float32/float64; every named vector (C,) of x's dtype."""
+    """x (N, C, L) and every named vector (C,), all of one float dtype."""
+    check_dtype(op, x=x, **vectors)
     if x.ndim != 3:
         raise ValueError(f"{op}: expected x of shape (N, C, L), got {x.shape}")
     for name, v in vectors.items():
-        if v.shape != (x.shape[1],) or v.dtype != x.dtype:
-            raise ValueError(f"{op}: {name} {v.shape} {v.dtype} should be ({x.shape[1]},) {x.dtype} for x {x.shape}")
-    check_same(op, x=x)
+        if v.shape != (x.shape[1],):
+            raise ValueError(f"{op}: {name} shape {v.shape} should be ({x.shape[1]},) for x {x.shape}")
 
 
 def _affine(x, center, x_scale, shift, g=None, g_scale=None):

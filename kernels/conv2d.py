@@ -16,7 +16,7 @@ Two paths with one signature each (see docs/kernel_api.md):
 import numpy as np
 from numba import njit, prange
 
-from minigan.reference import check_conv2d, conv2d_output_hw, pair
+from minigan.reference import check_conv2d, check_dtype, conv2d_output_hw, pair
 
 
 # ----------------------------------------------------------------------------- jitted cores
@@ -145,15 +145,9 @@ def _check_grad_y(op, grad_y, expected_shape):
         raise ValueError(f"{op}: grad_y shape {grad_y.shape} should be {expected_shape}")
 
 
-def _check_dtypes(op, *arrays):
-    dtypes = {a.dtype for a in arrays if a is not None}
-    if len(dtypes) != 1 or not dtypes <= {np.dtype(np.float32), np.dtype(np.float64)}:
-        raise TypeError(f"{op}: expected arrays of one dtype, float32 or float64, got {sorted(map(str, dtypes))}")
-
-
 def _prepare_forward(op, x, weight, bias, stride, padding, dilation):
     """Checked arguments for a forward pass and its empty output `y (N, O, Ho, Wo)`."""
-    _check_dtypes(op, x, weight, bias)
+    check_dtype(op, x=x, weight=weight, bias=bias)
     geometry = _geometry(op, x.shape, weight.shape, stride, padding, dilation)
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"{op}: bias shape {bias.shape} should be ({weight.shape[0]},) for weight {weight.shape}")
@@ -163,7 +157,7 @@ def _prepare_forward(op, x, weight, bias, stride, padding, dilation):
 
 def _prepare_backward_data(op, grad_y, weight, input_hw, stride, padding, dilation):
     """Checked geometry for a backward-data pass and its empty output `grad_x (N, C, H, W)`."""
-    _check_dtypes(op, grad_y, weight)
+    check_dtype(op, grad_y=grad_y, weight=weight)
     x_shape = (grad_y.shape[0], weight.shape[1]) + pair(input_hw)
     geometry = _geometry(op, x_shape, weight.shape, stride, padding, dilation)
     _check_grad_y(op, grad_y, (grad_y.shape[0], weight.shape[0]) + geometry[3])
@@ -172,7 +166,7 @@ def _prepare_backward_data(op, grad_y, weight, input_hw, stride, padding, dilati
 
 def _prepare_backward_weight(op, grad_y, x, kernel_hw, stride, padding, dilation):
     """Checked geometry for a backward-weight pass and its empty output `grad_w (O, C, kH, kW)`."""
-    _check_dtypes(op, grad_y, x)
+    check_dtype(op, grad_y=grad_y, x=x)
     w_shape = (grad_y.shape[1], x.shape[1]) + pair(kernel_hw)
     geometry = _geometry(op, x.shape, w_shape, stride, padding, dilation)
     _check_grad_y(op, grad_y, (x.shape[0], w_shape[0]) + geometry[3])

@@ -10,7 +10,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from minigan.reference import check_indices, check_same, pair, pool2d_output_hw
+from minigan.reference import check_dtype, check_indices, pair, pool2d_output_hw
 
 
 @njit(cache=True, parallel=True)
@@ -62,7 +62,7 @@ def _planes(a):
 
 def _check_indexed(op, name, values, indices, index_hw):
     """values 4-D float32/float64; indices int64 of shape values.shape[:2] + index_hw."""
-    check_same(op, **{name: values})
+    check_dtype(op, **{name: values})
     expected = values.shape[:2] + tuple(index_hw)
     if values.ndim != 4 or indices.dtype != np.int64 or indices.shape != expected:
         raise ValueError(f"{op}: {name} {values.shape} needs 4-D (N, C, H, W) and indices int64 of shape "
@@ -81,7 +81,7 @@ def _scatter_into_planes(op, name, values, indices, plane_hw, accumulate):
 
 def max_pool2d_forward(x, kernel_size, stride, padding):
     """y = max over each kH x kW window (stride, -inf padding), indices = flat h*W + w of the maximum."""
-    check_same("max_pool2d_forward", x=x)
+    check_dtype("max_pool2d_forward", x=x)
     kernel_size, stride, padding = pair(kernel_size), pair(stride), pair(padding)
     if x.ndim != 4:
         raise ValueError(f"max_pool2d_forward: expected x (N, C, H, W), got {x.shape}")

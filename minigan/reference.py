@@ -9,7 +9,7 @@ dilation `(dh, dw)`, and `xpad` is `x` with `ph` rows / `pw` columns of zeros on
 
 Besides the kernel API (`KERNEL_API`), this module holds the small shape helpers that every
 kernel set shares: `pair`, `conv2d_output_hw`, `pool2d_output_hw`, `check_reduction`,
-`check_same`, `check_indices`, `check_conv2d`.
+`check_dtype`, `check_same`, `check_indices`, `check_conv2d`.
 """
 
 import math
@@ -69,16 +69,21 @@ def check_reduction(op, reduction):
         raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
+def check_dtype(op, **arrays):
+    """TypeError unless all named arrays (None skipped) share one dtype, float32 or float64."""
+    dtypes = {name: a.dtype for name, a in arrays.items() if a is not None}
+    if len(set(dtypes.values())) != 1 or next(iter(dtypes.values())) not in (np.float32, np.float64):
+        listing = ", ".join(f"{name} {dtype}" for name, dtype in dtypes.items())
+        raise TypeError(f"{op}: expected arrays of one dtype, float32 or float64; got {listing}")
+
+
 def check_same(op, **arrays):
-    """ValueError unless all named arrays have one shape, TypeError unless one floating dtype."""
+    """ValueError unless all named arrays have one shape; TypeError unless one float dtype."""
     (first, a), *rest = arrays.items()
     for name, b in rest:
         if b.shape != a.shape:
             raise ValueError(f"{op}: {name} shape {b.shape} differs from {first} shape {a.shape}")
-        if b.dtype != a.dtype:
-            raise TypeError(f"{op}: {name} dtype {b.dtype} differs from {first} dtype {a.dtype}")
-    if a.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{op}: expected float32 or float64 arrays, got {a.dtype}")
+    check_dtype(op, **arrays)
 
 
 def check_indices(op, indices, plane_size):
