@@ -114,6 +114,25 @@ def test_shuffle_double_keeps_all_64_bits():
     np.testing.assert_array_equal(y, x[lanes // 32 * 32 + (lanes % 32 + 1) % 32])
 
 
+def test_shuffles_with_partial_masks_form_separate_groups():
+    x = np.random.default_rng(8).standard_normal(64).astype(np.float32)
+    out = np.zeros_like(x)
+    module("warp_ops.cu").get_function("half_warp_groups")(1, 64, (x, out))
+    t = np.arange(64)
+    np.testing.assert_array_equal(out, x[t ^ 1] + np.where(t % 32 < 16, 0, 100).astype(np.float32))
+
+
+def test_block_votes_count_and_or():
+    x = np.random.default_rng(9).standard_normal(4 * 40).astype(np.float32)
+    x[40:80] = 1.0   # block 1: all positive
+    x[80:120] = -1.0  # block 2: none
+    counts, and_or = np.zeros(4, np.int32), np.zeros(8, np.int32)
+    module("warp_ops.cu").get_function("block_votes")(4, 40, (x, counts, and_or))
+    pred = x.reshape(4, 40) > 0
+    np.testing.assert_array_equal(counts, pred.sum(axis=1))
+    np.testing.assert_array_equal(and_or.reshape(4, 2), np.column_stack([pred.all(1), pred.any(1)]))
+
+
 def test_shuffle_width_must_be_a_power_of_two():
     x = np.zeros(32, np.float32)
     with pytest.raises(CudaHostError, match=r"__shfl_sync \(.*warp_ops.cu:\d+\): width 6 is not"):

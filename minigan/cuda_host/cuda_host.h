@@ -422,8 +422,13 @@ static void wait_here(State state, const char* op, const char* file, int line) {
     __builtin_unreachable();
 }
 
-inline void syncthreads(const char* file, int line) {
-    wait_here(State::at_barrier, "__syncthreads", file, line);
+// A block barrier; returns how many threads of the block passed a nonzero `pred`
+// (__syncthreads_count/_and/_or; plain __syncthreads passes 0).
+inline int block_barrier(const char* op, const char* file, int line, int pred) {
+    Fiber& f = self();
+    f.value = pred != 0;
+    wait_here(State::at_barrier, op, file, line);
+    return static_cast<int>(f.result);
 }
 
 static int linear_tid(uint3 t) { return static_cast<int>(t.x + blockDim.x * (t.y + blockDim.y * t.z)); }
@@ -484,7 +489,15 @@ inline unsigned int vote(const char* op, const char* file, int line, unsigned in
 
 // The intrinsics are macros so that their call site (file:line, mapped to the .cu source by
 // #line) reaches the error messages.
-#define __syncthreads() ::cuda_host::syncthreads(__FILE__, __LINE__)
+#define __syncthreads() \
+    static_cast<void>(::cuda_host::block_barrier("__syncthreads", __FILE__, __LINE__, 0))
+#define __syncthreads_count(pred) \
+    ::cuda_host::block_barrier("__syncthreads_count", __FILE__, __LINE__, pred)
+#define __syncthreads_and(pred)                                                     \
+    (::cuda_host::block_barrier("__syncthreads_and", __FILE__, __LINE__, pred) ==   \
+     static_cast<int>(blockDim.x * blockDim.y * blockDim.z))
+#define __syncthreads_or(pred) \
+    (::cuda_host::block_barrier("__syncthreads_or", __FILE__, __LINE__, pred) != 0)
 #define __syncwarp(...) \
     ::cuda_host::syncwarp(__FILE__, __LINE__, ::cuda_host::mask_or_full(__VA_ARGS__))
 #define __shfl_sync(mask, var, src, ...)                                                   \
@@ -635,9 +648,9 @@ static void report_stuck() {
                other_barrier->tid.x, other_barrier->tid.y, other_barrier->tid.z,
                describe(*other_barrier, b, sizeof b));
     } else if (waiting && exited) {
-        report("divergent barrier: %d of %d threads wait at __syncthreads (%s:%d) but %d have "
-               "exited (e.g. thread (%u, %u, %u))",
-               at_barrier, sched.count, waiting->file, waiting->line, done, exited->tid.x,
+        report("divergent barrier: %d of %d threads wait at %s (%s:%d) but %d have exited (e.g. "
+               "thread (%u, %u, %u))",
+               at_barrier, sched.count, waiting->op, waiting->file, waiting->line, done, exited->tid.x,
                exited->tid.y, exited->tid.z);
     } else {
         report("no thread can make progress (internal error)");
@@ -670,7 +683,12 @@ static bool run_block() {
         if (all_done) return true;
         if (release_warps() > 0) continue;
         if (barrier_ready()) {
-            for (int t = 0; t < sched.count; ++t) sched.fibers[t].state = State::runnable;
+            unsigned long long count = 0;
+            for (int t = 0; t < sched.count; ++t) count += sched.fibers[t].value;
+            for (int t = 0; t < sched.count; ++t) {
+                sched.fibers[t].result = count;
+                sched.fibers[t].state = State::runnable;
+            }
             continue;
         }
         report_stuck();

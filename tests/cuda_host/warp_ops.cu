@@ -28,3 +28,29 @@ extern "C" __global__ void votes(const float* x, unsigned int* ballot, int* all,
     all[t] = __all_sync(0xffffffffu, pred);
     any[t] = __any_sync(0xffffffffu, pred);
 }
+
+// Partial masks: lanes 0-15 and lanes 16-31 of each warp shuffle in two separate groups,
+// at two different call sites. out[t] = value of lane (t ^ 1) + 100 * (group of t).
+extern "C" __global__ void half_warp_groups(const float* x, float* out) {
+    int t = blockIdx.x * blockDim.x + threadIdx.x;
+    if (threadIdx.x % 32 < 16) {
+        out[t] = __shfl_xor_sync(0x0000ffffu, x[t], 1);
+    } else {
+        out[t] = __shfl_xor_sync(0xffff0000u, x[t], 1) + 100.0f;
+    }
+}
+
+// Block-wide votes: counts[b] = number of x > 0 in block b (__syncthreads_count),
+// and_or[2b], and_or[2b+1] = __syncthreads_and / __syncthreads_or of the same predicate.
+extern "C" __global__ void block_votes(const float* x, int* counts, int* and_or) {
+    int t = blockIdx.x * blockDim.x + threadIdx.x;
+    int pred = x[t] > 0.0f;
+    int count = __syncthreads_count(pred);
+    int all = __syncthreads_and(pred);
+    int any = __syncthreads_or(pred);
+    if (threadIdx.x == 0) {
+        counts[blockIdx.x] = count;
+        and_or[2 * blockIdx.x] = all;
+        and_or[2 * blockIdx.x + 1] = any;
+    }
+}
