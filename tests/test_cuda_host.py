@@ -209,6 +209,22 @@ def test_grid_and_block_indices(grid, block):
     np.testing.assert_array_equal(out, expected)
 
 
+def test_kernels_found_in_macros_namespaces_and_extern_c_blocks():
+    stamped = module("stamped.cu")
+    assert sorted(stamped.kernel_names) == ["declared_first", "fill_f32", "fill_f64",
+                                            "scale_in_block"]
+    assert [p.name for p in stamped.get_function("fill_f64").params] == ["out", "value", "n"]
+    out = np.zeros(37)
+    stamped.get_function("fill_f64")(1, 8, (out, np.float64(2.5), np.int32(37)))
+    np.testing.assert_array_equal(out, np.full(37, 2.5))
+    x = np.arange(64, dtype=np.float32)
+    stamped.get_function("scale_in_block")(1, 64, (x, np.float32(-2)))
+    np.testing.assert_array_equal(x, -2 * np.arange(64, dtype=np.float32))
+    ints = np.zeros(3, np.int32)
+    stamped.get_function("declared_first")(1, 3, (ints,))
+    np.testing.assert_array_equal(ints, [7, 7, 7])
+
+
 # ---------------------------------------------------------------------------------------
 # Errors the harness must report
 # ---------------------------------------------------------------------------------------

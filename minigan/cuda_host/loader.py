@@ -225,7 +225,8 @@ def _preprocess(source: str, flags: list[str]) -> str:
 def _translation_unit(source: str, filename: str, kernels: list[KernelDecl]) -> str:
     manifest = json.dumps([{"name": k.name, "params": list(k.params)} for k in kernels])
     exports = "".join(f"CUDA_HOST_EXPORT_KERNEL({k.qualified}, {k.name})\n" for k in kernels)
-    return (f'#line 1 "{filename}"\n{rewrite_dynamic_shared(source)}\n'
+    quoted = filename.replace("\\", "\\\\").replace('"', '\\"')
+    return (f'#line 1 "{quoted}"\n{rewrite_dynamic_shared(source)}\n'
             f'#line 1 "<cuda_host exports>"\n{exports}'
             f'CUDA_HOST_API const char* cuda_host_manifest() {{ return R"json({manifest})json"; }}\n')
 
