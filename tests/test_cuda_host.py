@@ -339,7 +339,24 @@ def test_build_cache_in_memory_and_on_disk(tmp_path, monkeypatch):
     np.testing.assert_array_equal(y, np.full(5, 2, np.float32))
     RawModule(code, options=("-DUNUSED_FLAG=1", "--use_fast_math"))  # new options: new build
     assert build_count() == before + 2
-    assert not list((tmp_path / "cuda_host").glob("*.tmp"))  # temporaries renamed away
+    assert not list((tmp_path / "cuda_host").glob(".*.tmp"))  # temporaries renamed away
+
+
+def test_parallel_processes_build_the_same_module_safely(tmp_path):
+    script = (
+        "import numpy as np\n"
+        "from minigan.cuda_host import RawModule\n"
+        f"kernel = RawModule(path={str(KERNELS / 'elementwise.cu')!r}).get_function('axpy_f64')\n"
+        "y = np.zeros(9)\n"
+        "kernel(1, 4, (np.ones(9), y, np.float64(3), np.int32(9)))\n"
+        "assert (y == 3).all()\n")
+    env = dict(os.environ, MINIGAN_CACHE_DIR=str(tmp_path))
+    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE,
+                              text=True) for _ in range(3)]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    assert len(list((tmp_path / "cuda_host").glob("*.so"))) == 1
+    assert not list((tmp_path / "cuda_host").glob(".*.tmp"))
 
 
 # ---------------------------------------------------------------------------------------

@@ -768,6 +768,7 @@ static int run_grid(const char* kernel, const Launch* launch, void (*body)(void*
 #if CUDA_HOST_ASAN
     ASAN_UNPOISON_MEMORY_REGION(dynamic_shared_memory, kMaxDynamicSharedMemory);
 #endif
+    fflush(stdout);  // kernel printf output appears before Python's next print
     return ok ? 0 : 1;
 }
 

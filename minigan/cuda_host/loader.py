@@ -88,6 +88,14 @@ def _compiler() -> list[str]:
     return shlex.split(os.environ.get("CXX", "g++"))
 
 
+def _run_compiler(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    except FileNotFoundError:
+        raise CudaHostError(f"the C++ compiler {cmd[0]!r} was not found; install g++ or set "
+                            "$CXX") from None
+
+
 # ---------------------------------------------------------------------------------------
 # Source handling: find the kernels, rewrite `extern __shared__`, generate the exports.
 # ---------------------------------------------------------------------------------------
@@ -216,7 +224,7 @@ def _user_flags(options) -> list[str]:
 
 def _preprocess(source: str, flags: list[str]) -> str:
     cmd = _compiler() + ["-E", "-P", "-x", "c++", "-std=c++17", *flags, "-"]
-    result = subprocess.run(cmd, input=source, capture_output=True, text=True)
+    result = _run_compiler(cmd, input=source)
     if result.returncode != 0:
         raise CudaHostError(f"preprocessing failed ({shlex.join(cmd)}):\n{result.stderr}")
     return result.stdout
@@ -272,7 +280,7 @@ def _build(source: str, source_name: str | None, options: tuple, sanitize: str |
     cmd = (_compiler() + _BASE_FLAGS + _OPT_FLAGS[sanitize]
            + ["-include", str(HEADER), *flags, "-o", str(tmp), str(tu)])
     _build_count += 1
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    result = _run_compiler(cmd)
     if result.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise CudaHostError(f"g++ failed to compile {source_name}:\n{result.stderr}")
