@@ -75,18 +75,21 @@ def kernel_set(device):
     raise ValueError(f"kernel_set: device must be 'cuda' or 'cuda-sim', got {device!r}")
 
 
-def _float_dtype(op, *arrays):
-    """The one dtype (float32 or float64) of ``arrays``; TypeError otherwise."""
-    dtypes = {np.dtype(a.dtype) for a in arrays}
-    if len(dtypes) != 1 or not dtypes <= set(_SUFFIX):
-        raise TypeError(f"{op}: expected arrays of one dtype, float32 or float64; got "
-                        f"{', '.join(str(a.dtype) for a in arrays)}")
-    return dtypes.pop()
+def _float_dtype(op, **arrays):
+    """The one dtype (float32 or float64) of the named arrays; TypeError otherwise."""
+    ref.check_dtype(op, **arrays)
+    return np.dtype(next(iter(arrays.values())).dtype)
 
 
 def _check_shape(op, name, array, shape):
     if tuple(array.shape) != tuple(shape):
         raise ValueError(f"{op}: {name} has shape {tuple(array.shape)}, expected {tuple(shape)}")
+
+
+def _check_4d(op, **arrays):
+    for name, a in arrays.items():
+        if a.ndim != 4:
+            raise ValueError(f"{op}: {name} must be 4-D, got shape {tuple(a.shape)}")
 
 
 def _check_writable(op, **arrays):
@@ -106,9 +109,7 @@ class _ConvGeometry:
     """Sizes of one convolution, checked, and as the kernels' C arguments (MG_CONV_PARAMS)."""
 
     def __init__(self, op, x_shape, weight_shape, stride, padding, dilation):
-        if len(x_shape) != 4 or len(weight_shape) != 4 or x_shape[1] != weight_shape[1]:
-            raise ValueError(f"{op}: input {tuple(x_shape)} needs 4-D (N, C, H, W) and weight "
-                             f"{tuple(weight_shape)} 4-D (O, C, kH, kW) with the same C")
+        ref.check_conv2d(op, x_shape, weight_shape)
         stride, padding, dilation = ref.pair(stride), ref.pair(padding), ref.pair(dilation)
         self.n, self.c, self.h, self.w = (int(v) for v in x_shape)
         self.o, _, self.kh, self.kw = (int(v) for v in weight_shape)
@@ -189,26 +190,26 @@ class CudaKernelSet:
     def _add_bias(self, op, y, bias):
         if bias is not None:
             _check_shape(op, "bias", bias, (y.shape[1],))
-            _float_dtype(op, y, bias)
+            _float_dtype(op, y=y, bias=bias)
             y += bias.reshape(1, -1, 1, 1)
         return y
 
     def _forward_geometry(self, op, x, weight, stride, padding, dilation):
-        _float_dtype(op, x, weight)
+        _float_dtype(op, x=x, weight=weight)
         return _ConvGeometry(op, x.shape, weight.shape, stride, padding, dilation)
 
     def _data_geometry(self, op, grad_y, weight, input_hw, stride, padding, dilation):
-        _float_dtype(op, grad_y, weight)
-        x_shape = (grad_y.shape[0], weight.shape[1], *ref.pair(input_hw)) if grad_y.ndim == 4 else grad_y.shape
+        _float_dtype(op, grad_y=grad_y, weight=weight)
+        _check_4d(op, grad_y=grad_y, weight=weight)
+        x_shape = (grad_y.shape[0], weight.shape[1], *ref.pair(input_hw))
         g = _ConvGeometry(op, x_shape, weight.shape, stride, padding, dilation)
         _check_shape(op, "grad_y", grad_y, g.y_shape)
         return g
 
     def _weight_geometry(self, op, grad_y, x, kernel_hw, stride, padding, dilation):
-        _float_dtype(op, grad_y, x)
-        if grad_y.ndim != 4:
-            raise ValueError(f"{op}: grad_y {tuple(grad_y.shape)} must be 4-D (N, O, Ho, Wo)")
-        weight_shape = (grad_y.shape[1], x.shape[1] if x.ndim == 4 else -1, *ref.pair(kernel_hw))
+        _float_dtype(op, grad_y=grad_y, x=x)
+        _check_4d(op, grad_y=grad_y, x=x)
+        weight_shape = (grad_y.shape[1], x.shape[1], *ref.pair(kernel_hw))
         g = _ConvGeometry(op, x.shape, weight_shape, stride, padding, dilation)
         _check_shape(op, "grad_y", grad_y, g.y_shape)
         return g
@@ -274,7 +275,7 @@ class CudaKernelSet:
             raise ValueError(f"{op}: x must be 3-D (N, C, L), got shape {tuple(x.shape)}")
         for name, v in per_channel.items():
             _check_shape(op, name, v, (x.shape[1],))
-        return _float_dtype(op, x, *per_channel.values())
+        return _float_dtype(op, x=x, **per_channel)
 
     def _bn_sizes(self, x):
         n, c, l = x.shape
@@ -415,7 +416,7 @@ class CudaKernelSet:
         a, b = (self._input(v) for v in inputs.values())
         grad_out = self._input(grad_out)
         _check_shape(op, "grad_out", grad_out, a.shape if reduction == "none" else ())
-        dtype = _float_dtype(op, a, grad_out)
+        dtype = _float_dtype(op, input=a, grad_out=grad_out)
         divisor = dtype.type(a.size if reduction == "mean" else 1)
         grads = tuple(self.xp.empty_like(a) for _ in range(n_grads))
         self._launch("losses", op, dtype,
@@ -462,9 +463,8 @@ class CudaKernelSet:
         """y = max over each window (padding = -inf, first maximum wins, NaN propagates);
         indices = flat h*W + w of the maximum in its (n, c) plane, int64."""
         op = "max_pool2d_forward"
-        _float_dtype(op, x)
-        if x.ndim != 4:
-            raise ValueError(f"{op}: x must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
+        _float_dtype(op, x=x)
+        _check_4d(op, x=x)
         kernel_size, stride, padding = ref.pair(kernel_size), ref.pair(stride), ref.pair(padding)
         n, c, h, w = x.shape
         ho, wo = ref.pool2d_output_hw(op, (h, w), kernel_size, stride, padding)
@@ -479,10 +479,8 @@ class CudaKernelSet:
     def _by_index(self, op, src, indices, out_shape, indexed_plane, zero_fill):
         """Run one index kernel of pooling.cu: C signature (src, indices, out, src plane size,
         out plane size, indices.size); the indices address planes of ``indexed_plane`` elements."""
-        dtype = _float_dtype(op, src)
-        if src.ndim != 4 or len(out_shape) != 4:
-            raise ValueError(f"{op}: needs 4-D (N, C, H, W) arrays, got {tuple(src.shape)} "
-                             f"and output {tuple(out_shape)}")
+        dtype = _float_dtype(op, input=src)
+        _check_4d(op, input=src)
         indices = self._input(indices)
         ref.check_indices(op, indices, indexed_plane)
         out = (self.xp.zeros if zero_fill else self.xp.empty)(out_shape, dtype=dtype)
