@@ -377,7 +377,7 @@ def asan_runtime():
     # Dynamic shared memory past the launch's shared_mem is poisoned.
     ("shared_off_by_one", "(1, 64, (y,), shared_mem=64 * 4)", "SMEM-LINE", "use-after-poison",
      "block (0, 0, 0), thread (63, 0, 0)"),
-])
+], ids=["heap", "dynamic-shared"])
 def test_asan_reports_out_of_bounds_with_cu_file_and_line(kernel, launch, marker, error, where):
     script = (
         "import numpy as np\n"

@@ -3,7 +3,7 @@
 // minigan.cuda_host force-includes this header in front of a .cu source (g++ -include
 // cuda_host.h -x c++). It maps the CUDA C language extensions a kernel uses onto plain
 // C++ and runs every CUDA thread of a block as a user-level fiber (its own stack; a
-// 10-instruction context switch, see cuda_host_switch below):
+// 15-instruction context switch, see cuda_host_switch below):
 //
 //   * a fiber runs until it reaches __syncthreads() or a warp collective (shuffle, vote,
 //     __syncwarp), then hands over to the next fiber of the block;
