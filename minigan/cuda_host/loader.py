@@ -331,8 +331,8 @@ class RawModule:
     names a cubin/ptx, this is source, and ASan reports then point at it). ``source_name``
     names ``code`` in compiler errors and ASan reports (``#line``). ``options``: NVRTC
     options; ``-D``, ``-U`` and ``-I`` reach g++, the rest (e.g. ``--use_fast_math``,
-    ``-std=...``) is ignored. ``name_expressions`` (template kernels) is not supported:
-    write ``extern "C"`` kernels.
+    ``-std=...``) is ignored, as is ``backend``. ``name_expressions`` (template kernels) is
+    not supported: write ``extern "C"`` kernels.
     """
 
     def __init__(self, code: str | None = None, *, path: str | os.PathLike | None = None,
