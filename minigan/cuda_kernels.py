@@ -29,7 +29,7 @@ BLOCK = 256
 """Threads per block; the shared-memory reductions in the .cu files assume exactly this."""
 MAX_GRID = 4096
 """Most blocks per launch; grid-stride loops cover the rest."""
-NVRTC_OPTIONS = ("--std=c++14",)
+NVRTC_OPTIONS = ("--std=c++17",)
 """Compiler options for cupy.RawModule (tests/test_cuda_compile.py compiles with the same)."""
 _LOSS_KERNELS = tuple(f"{loss}_{part}" for loss in ("bce", "bce_with_logits", "mse", "kl_normal")
                       for part in ("forward_none", "partial_sums", "backward"))
