@@ -7,6 +7,8 @@ Three jitted loops, parallel over channels or (n, c) planes:
 * `_channel_affine`: out = g_scale[c] * g + x_scale[c] * (x - center[c]) + shift[c], the one fused
   elementwise pass behind both forwards (g_scale = 0) and both backward-data passes.
 
+The two reductions are compiled with `fastmath={"reassoc"}`: LLVM may then reorder the float64
+additions and vectorise them (about 10x faster here); nothing else about IEEE arithmetic changes.
 The O(C) arithmetic between them (inverse std, coefficients) is plain NumPy in float64, and the
 coefficients are cast to x's dtype before the elementwise pass.
 """
@@ -17,7 +19,7 @@ from numba import njit, prange
 from minigan.reference import batch_norm_update_running, check_dtype, check_same  # noqa: F401  (the O(C) running-stat update needs no kernel: re-exported)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath={"reassoc"})
 def _channel_stats(x):
     """mean[c] = sum_{n,l} x / M, var[c] = sum_{n,l} (x - mean[c])^2 / M, both float64."""
     n_img, channels, length = x.shape
@@ -31,12 +33,13 @@ def _channel_stats(x):
         squares = 0.0
         for n in range(n_img):
             for k in range(length):
-                squares += (x[n, c, k] - m) ** 2
+                d = x[n, c, k] - m
+                squares += d * d
         mean[c], var[c] = m, squares / (n_img * length)
     return mean, var
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath={"reassoc"})
 def _channel_grad_sums(g, x, center):
     """sum_g[c] = sum_{n,l} g, sum_gx[c] = sum_{n,l} g * (x - center[c]), both float64."""
     n_img, channels, length = x.shape

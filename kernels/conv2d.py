@@ -4,7 +4,8 @@ Two paths with one signature each (see docs/kernel_api.md):
 
 * `*_direct`: readable loops straight from the formula
   `y[n, o, ho, wo] = bias[o] + sum_{c, i, j} weight[o, c, i, j] * x[n, c, ho*sh - ph + i*dh, wo*sw - pw + j*dw]`
-  (taps that fall in the padding contribute zero).
+  (taps that fall in the padding contribute zero); float64 accumulators, and the sums are compiled
+  with `fastmath={"reassoc"}` so LLVM may reorder them.
 * the plain names, the fast default: im2col + one BLAS GEMM. The column matrix is
   `cols[(c*kH + i)*kW + j, n*Ho*Wo + ho*Wo + wo] = xpad[n, c, ho*sh + i*dh, wo*sw + j*dw]`,
   shape `(C*kH*kW, N*Ho*Wo)`, so each pass is a single large matrix product:
@@ -60,7 +61,7 @@ def _col2im(cols, kernel_hw, stride, padding, dilation, grad_x):
                                 grad_x[n, c, h, w] += cols[row, n, ho, wo]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath={"reassoc"})
 def _forward_direct(x, weight, bias, stride, padding, dilation, y):
     """y[n, o, ho, wo] = bias[o] + sum_{c, i, j} weight[o, c, i, j] * x[n, c, h, w],
     h = ho*sh - ph + i*dh, w = wo*sw - pw + j*dw; one (n, o) output plane per iteration."""
@@ -107,7 +108,7 @@ def _backward_data_direct(grad_y, weight, stride, padding, dilation, grad_x):
                                     grad_x[n, c, h, w] += g * weight[o, c, i, j]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath={"reassoc"})
 def _backward_weight_direct(grad_y, x, stride, padding, dilation, grad_w):
     """grad_w[o, c, i, j] = sum_{n, ho, wo} grad_y[n, o, ho, wo] * x[n, c, ho*sh - ph + i*dh, wo*sw - pw + j*dw];
     one (o, c) kernel slice per iteration."""

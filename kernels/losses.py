@@ -2,7 +2,8 @@
 
 Every loss is elementwise in two same-shaped inputs `(a, b)` (p/target, logits/target,
 x/target, mu/logvar), so three jitted loops serve all of them, each one fused pass:
-`_loss_map` (reduction 'none'), `_loss_total` (float64 sum for 'sum'/'mean', no temporary)
+`_loss_map` (reduction 'none'), `_loss_total` (float64 sum for 'sum'/'mean', no temporary; compiled with
+`fastmath={"reassoc"}` so the sum may be reordered and vectorised)
 and `_loss_grad_map` (gradient w.r.t. `a`, or w.r.t. logvar for kl_normal).
 """
 
@@ -52,7 +53,7 @@ def _loss_map(kind, a, b, out):
         out[k] = _loss(kind, a[k], b[k])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath={"reassoc"})
 def _loss_total(kind, a, b):
     """sum_k l(a[k], b[k]), accumulated in float64."""
     total = 0.0
