@@ -36,8 +36,8 @@ def require_cupy():
     """Import CuPy and check that a CUDA device is present; one clear RuntimeError otherwise."""
     try:
         import cupy
-    except ImportError as exc:
-        raise RuntimeError(CUDA_INSTALL_HINT) from exc
+    except ImportError:
+        raise RuntimeError(CUDA_INSTALL_HINT) from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # CuPy raises its own CUDARuntimeError without a driver
