@@ -64,6 +64,16 @@ def assert_matches(actual, expected):
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
 
 
+def call_pure(fn, *args):
+    """fn(*args), checking that it left every array argument bitwise unchanged."""
+    before = [a.copy() if isinstance(a, np.ndarray) else None for a in args]
+    out = fn(*args)
+    for a, b in zip(args, before):
+        if b is not None:
+            np.testing.assert_array_equal(a, b, err_msg=f"{fn.__name__} wrote into an input")
+    return out
+
+
 def variants(ks, name):
     """The fast kernel and, when the set has one, its readable *_direct twin."""
     fns = [getattr(ks, name)]
@@ -100,7 +110,7 @@ def test_conv2d_forward(ks, case, dtype):
     x, weight, bias, _, geometry = conv_inputs(case, dtype)
     expected = reference64(R.conv2d_forward, x, weight, bias, *geometry, dtype=dtype)
     for fn in variants(ks, "conv2d_forward"):
-        assert_matches(fn(x, weight, bias, *geometry), expected)
+        assert_matches(call_pure(fn, x, weight, bias, *geometry), expected)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -109,7 +119,7 @@ def test_conv2d_backward_data(ks, case, dtype):
     x, weight, _, grad_y, geometry = conv_inputs(case, dtype)
     expected = reference64(R.conv2d_backward_data, grad_y, weight, x.shape[2:], *geometry, dtype=dtype)
     for fn in variants(ks, "conv2d_backward_data"):
-        assert_matches(fn(grad_y, weight, x.shape[2:], *geometry), expected)
+        assert_matches(call_pure(fn, grad_y, weight, x.shape[2:], *geometry), expected)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -118,7 +128,7 @@ def test_conv2d_backward_weight(ks, case, dtype):
     x, weight, _, grad_y, geometry = conv_inputs(case, dtype)
     expected = reference64(R.conv2d_backward_weight, grad_y, x, weight.shape[2:], *geometry, dtype=dtype)
     for fn in variants(ks, "conv2d_backward_weight"):
-        assert_matches(fn(grad_y, x, weight.shape[2:], *geometry), expected)
+        assert_matches(call_pure(fn, grad_y, x, weight.shape[2:], *geometry), expected)
 
 
 @pytest.mark.parametrize("case", CONV_CASES[1::2])
@@ -158,10 +168,10 @@ def bn_inputs(shape, dtype, seed=0):
 @pytest.mark.parametrize("shape", BN_SHAPES)
 def test_batch_norm_train(ks, shape, dtype):
     x, weight, bias, grad_y, _, _ = bn_inputs(shape, dtype)
-    y, mean, var = ks.batch_norm_forward_train(x, weight, bias, 1e-5)
+    y, mean, var = call_pure(ks.batch_norm_forward_train, x, weight, bias, 1e-5)
     assert_matches((y, mean, var), reference64(R.batch_norm_forward_train, x, weight, bias, 1e-5, dtype=dtype))
     expected = reference64(R.batch_norm_backward_train, grad_y, x, mean, var, weight, 1e-5, dtype=dtype)
-    assert_matches(ks.batch_norm_backward_train(grad_y, x, mean, var, weight, 1e-5), expected)
+    assert_matches(call_pure(ks.batch_norm_backward_train, grad_y, x, mean, var, weight, 1e-5), expected)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -169,9 +179,9 @@ def test_batch_norm_train(ks, shape, dtype):
 def test_batch_norm_eval(ks, shape, dtype):
     x, weight, bias, grad_y, running_mean, running_var = bn_inputs(shape, dtype, seed=10)
     stats = (running_mean, running_var)
-    assert_matches(ks.batch_norm_forward_eval(x, *stats, weight, bias, 1e-3),
+    assert_matches(call_pure(ks.batch_norm_forward_eval, x, *stats, weight, bias, 1e-3),
                    reference64(R.batch_norm_forward_eval, x, *stats, weight, bias, 1e-3, dtype=dtype))
-    assert_matches(ks.batch_norm_backward_eval(grad_y, x, *stats, weight, 1e-3),
+    assert_matches(call_pure(ks.batch_norm_backward_eval, grad_y, x, *stats, weight, 1e-3),
                    reference64(R.batch_norm_backward_eval, grad_y, x, *stats, weight, 1e-3, dtype=dtype))
 
 
@@ -204,10 +214,10 @@ def act_input(dtype, seed):
 def test_activation(ks, name, args, dtype):
     x, grad_y = act_input(dtype, 0), rand(1, ACT_SHAPE, dtype)
     forward, backward = getattr(ks, name + "_forward"), getattr(ks, name + "_backward")
-    y = forward(x, *args)
+    y = call_pure(forward, x, *args)
     assert_matches(y, reference64(getattr(R, name + "_forward"), x, *args, dtype=dtype))
     saved = y if name in ("tanh", "sigmoid") else x        # tanh and sigmoid differentiate from the output
-    assert_matches(backward(grad_y, saved, *args),
+    assert_matches(call_pure(backward, grad_y, saved, *args),
                    reference64(getattr(R, name + "_backward"), grad_y, saved, *args, dtype=dtype))
 
 
@@ -233,10 +243,10 @@ def loss_inputs(name, dtype, seed=0):
 def test_loss(ks, name, reduction, dtype):
     a, b = loss_inputs(name, dtype)
     forward, backward = getattr(ks, name + "_forward"), getattr(ks, name + "_backward")
-    loss = forward(a, b, reduction)
+    loss = call_pure(forward, a, b, reduction)
     assert_matches(loss, reference64(getattr(R, name + "_forward"), a, b, reduction, dtype=dtype))
     grad_out = rand(3, loss.shape, dtype)
-    assert_matches(backward(grad_out, a, b, reduction),
+    assert_matches(call_pure(backward, grad_out, a, b, reduction),
                    reference64(getattr(R, name + "_backward"), grad_out, a, b, reduction, dtype=dtype))
 
 
@@ -265,13 +275,13 @@ def pool_input(dtype, seed, shape=(3, 5, 7, 9), ties=False):
 @pytest.mark.parametrize("geometry", POOL_CASES)
 def test_max_pool2d(ks, geometry, ties, dtype):
     x = pool_input(dtype, 0, ties=ties)
-    y, indices = ks.max_pool2d_forward(x, *geometry)
+    y, indices = call_pure(ks.max_pool2d_forward, x, *geometry)
     expected_y, expected_indices = reference64(R.max_pool2d_forward, x, *geometry, dtype=dtype)
     assert_matches(y, expected_y)
     assert indices.dtype == np.int64
     np.testing.assert_array_equal(indices, expected_indices)
     grad_y = rand(1, y.shape, dtype)
-    assert_matches(ks.max_pool2d_backward(grad_y, indices, x.shape[2:]),
+    assert_matches(call_pure(ks.max_pool2d_backward, grad_y, indices, x.shape[2:]),
                    reference64(R.max_pool2d_backward, grad_y, indices, x.shape[2:], dtype=dtype))
 
 
@@ -282,9 +292,9 @@ def test_max_unpool2d(ks, geometry, dtype):
     _, indices = R.max_pool2d_forward(x, *geometry)      # overlapping windows repeat indices
     pooled = rand(3, indices.shape, dtype)
     expected = reference64(R.max_unpool2d_forward, pooled, indices, x.shape[2:], dtype=dtype)
-    assert_matches(ks.max_unpool2d_forward(pooled, indices, x.shape[2:]), expected)
+    assert_matches(call_pure(ks.max_unpool2d_forward, pooled, indices, x.shape[2:]), expected)
     grad_y = rand(4, x.shape, dtype)
-    assert_matches(ks.max_unpool2d_backward(grad_y, indices),
+    assert_matches(call_pure(ks.max_unpool2d_backward, grad_y, indices),
                    reference64(R.max_unpool2d_backward, grad_y, indices, dtype=dtype))
 
 
@@ -306,7 +316,8 @@ STEPS = 4
 @pytest.mark.parametrize("momentum, weight_decay", [(0.0, 0.0), (0.9, 0.1), (0.5, 0.0), (0.0, 0.01)])
 def test_sgd_steps(ks, momentum, weight_decay, dtype):
     params = [rand(0, PARAM_SHAPE, dtype) for _ in range(2)]
-    buffers = [np.zeros(PARAM_SHAPE, dtype) if momentum else None for _ in range(2)]
+    # stale buffer contents: the first step must overwrite them, not decay them
+    buffers = [rand(9, PARAM_SHAPE, dtype) if momentum else None for _ in range(2)]
     for step in range(STEPS):
         grad = rand(step + 1, PARAM_SHAPE, dtype)
         grad_before = grad.copy()
@@ -321,8 +332,8 @@ def test_sgd_steps(ks, momentum, weight_decay, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("betas, weight_decay", [((0.9, 0.999), 0.0), ((0.5, 0.9), 0.1)])
 def test_adam_steps(ks, betas, weight_decay, dtype):
-    states = [[rand(0, PARAM_SHAPE, dtype), np.zeros(PARAM_SHAPE, dtype), np.zeros(PARAM_SHAPE, dtype)]
-              for _ in range(2)]
+    states = [[rand(0, PARAM_SHAPE, dtype), rand(1, PARAM_SHAPE, dtype, scale=0.1),
+               uniform(2, PARAM_SHAPE, dtype, 0.0, 0.1)] for _ in range(2)]       # mid-training state
     for step in range(1, STEPS + 1):
         grad = rand(step, PARAM_SHAPE, dtype)
         grad_before = grad.copy()
