@@ -21,6 +21,13 @@ def module(name: str) -> RawModule:
     return RawModule(path=KERNELS / name)
 
 
+@pytest.fixture(params=["forward", "reverse", "random:5"])
+def any_order(request, monkeypatch):
+    """Run the test with each order in which the harness may schedule a block's fibers."""
+    monkeypatch.setenv("MINIGAN_CUDA_HOST_ORDER", request.param)
+    return request.param
+
+
 def marker_line(name: str, marker: str) -> int:
     """The 1-based line of KERNELS/name that contains `marker`."""
     lines = (KERNELS / name).read_text().splitlines()
@@ -49,7 +56,7 @@ def test_grid_stride_axpy(dtype, suffix):
     ("shuffle", 96, 0),
 ])
 @pytest.mark.parametrize("dtype, suffix", [(np.float32, "f32"), (np.float64, "f64")])
-def test_block_sums(variant, block, shared_mem, dtype, suffix):
+def test_block_sums(variant, block, shared_mem, dtype, suffix, any_order):
     rng = np.random.default_rng(1)
     n, grid = 5003, 7
     x = rng.standard_normal(n).astype(dtype)
@@ -68,7 +75,7 @@ def test_extern_shared_float_array_at_namespace_scope():
     np.testing.assert_array_equal(y, x.reshape(5, 48)[:, ::-1].ravel())
 
 
-def test_channel_mean_var_like_batch_norm():
+def test_channel_mean_var_like_batch_norm(any_order):
     rng = np.random.default_rng(2)
     N, C, L = 5, 7, 33
     x = (rng.standard_normal((N, C, L)) * 2 + 3).astype(np.float32)
@@ -93,7 +100,7 @@ def shuffle_sources(lanes: np.ndarray, width: int, src: int, delta: int, lane_ma
 
 
 @pytest.mark.parametrize("width, src, delta, lane_mask", [(32, 5, 3, 7), (8, 11, 2, 12), (16, 0, 1, 1)])
-def test_shuffle_variants(width, src, delta, lane_mask):
+def test_shuffle_variants(width, src, delta, lane_mask, any_order):
     grid, block = 2, 64
     x = np.random.default_rng(3).standard_normal(grid * block).astype(np.float32)
     outs = [np.full_like(x, np.nan) for _ in range(4)]
@@ -122,7 +129,7 @@ def test_shuffles_with_partial_masks_form_separate_groups():
     np.testing.assert_array_equal(out, x[t ^ 1] + np.where(t % 32 < 16, 0, 100).astype(np.float32))
 
 
-def test_block_votes_count_and_or():
+def test_block_votes_count_and_or(any_order):
     x = np.random.default_rng(9).standard_normal(4 * 40).astype(np.float32)
     x[40:80] = 1.0   # block 1: all positive
     x[80:120] = -1.0  # block 2: none
@@ -141,7 +148,7 @@ def test_shuffle_width_must_be_a_power_of_two():
 
 
 @pytest.mark.parametrize("block", [96, 80])  # 80: the last warp of each block has 16 lanes
-def test_votes(block):
+def test_votes(block, any_order):
     grid = 2
     x = np.random.default_rng(5).standard_normal(grid * block).astype(np.float32)
     x[32:64] = np.abs(x[32:64]) + 0.5   # warp 1 of block 0: all positive
@@ -243,6 +250,30 @@ def test_divergent_barrier_is_reported_and_the_harness_recovers():
     x[:] = 0
     errors.get_function("early_exit_barrier")(1, 64, (x, np.int32(64)))
     np.testing.assert_array_equal(x, np.full(64, 2, np.float32))
+
+
+def test_scheduling_orders_expose_a_missing_barrier(monkeypatch):
+    kernel = module("errors.cu").get_function("missing_barrier")
+    x = np.arange(1, 65, dtype=np.float32)
+    results = {}
+    for order in ("forward", "reverse", "random:1", "random:2"):
+        monkeypatch.setenv("MINIGAN_CUDA_HOST_ORDER", order)
+        kernel(1, 64, (np.zeros(64, np.float32), np.zeros(64, np.float32)))  # shared := 0
+        results[order] = np.zeros(64, np.float32)
+        kernel(1, 64, (x, results[order]))
+        # Threads run to completion one by one: some always read a slot not yet written.
+        assert not np.array_equal(results[order], np.roll(x, -1)), order
+    # forward: threads 0..62 read stale zeros; reverse: only thread 63 (reading slot 0) does.
+    np.testing.assert_array_equal(results["forward"], np.r_[np.zeros(63), x[0]])
+    np.testing.assert_array_equal(results["reverse"], np.r_[x[1:], 0])
+    assert not np.array_equal(results["random:1"], results["random:2"])
+
+
+def test_bad_scheduling_order_is_a_value_error(monkeypatch):
+    monkeypatch.setenv("MINIGAN_CUDA_HOST_ORDER", "sideways")
+    y = np.zeros(4, np.float32)
+    with pytest.raises(ValueError, match="MINIGAN_CUDA_HOST_ORDER='sideways'"):
+        module("elementwise.cu").get_function("axpy_f32")(1, 4, (y, y, np.float32(1), np.int32(4)))
 
 
 def test_threads_at_different_barriers_are_reported():

@@ -6,7 +6,7 @@ See ``docs/cuda_host.md``.
 """
 
 from .loader import (HEADER, CudaHostError, RawKernel, RawModule, build_count, cache_dir,
-                     sanitizer)
+                     sanitizer, schedule_order)
 
 __all__ = ["HEADER", "CudaHostError", "RawKernel", "RawModule", "build_count", "cache_dir",
-           "sanitizer"]
+           "sanitizer", "schedule_order"]

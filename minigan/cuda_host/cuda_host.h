@@ -49,7 +49,7 @@
 #endif
 
 // Version of the harness ABI (the Launch and ParamInfo layouts); the loader checks it.
-#define CUDA_HOST_ABI_VERSION 2
+#define CUDA_HOST_ABI_VERSION 3
 #define CUDA_HOST_API extern "C" __attribute__((visibility("default")))
 
 // ---------------------------------------------------------------------------------------
@@ -236,6 +236,8 @@ struct Launch {
     unsigned long long shared_mem;
     char* error;  // message buffer for a failed launch
     unsigned long long error_capacity;
+    int order;              // Order: the sequence in which a pass runs the fibers
+    unsigned long long seed;  // for Order::random
 };
 struct ParamInfo {
     int is_pointer;     // pointer parameter (a device array)
@@ -255,6 +257,10 @@ constexpr unsigned int kFullMask = 0xffffffffu;
 alignas(256) unsigned char dynamic_shared_memory[kMaxDynamicSharedMemory];
 
 enum class State : unsigned char { runnable, at_barrier, at_warp_op, done };
+
+// The order in which each pass runs a block's runnable fibers. Correct kernels give the same
+// results in every order; a missing barrier usually does not (see docs/cuda_host.md).
+enum class Order : int { forward = 0, reverse = 1, random = 2 };
 
 struct Fiber {
     void* sp;     // saved stack pointer while switched out
@@ -277,6 +283,9 @@ struct Scheduler {
     Fiber* fibers = nullptr;
     int allocated = 0;  // fibers with a stack
     int count = 0;      // threads in the current block
+    int pass_order[kMaxThreadsPerBlock];  // fiber indices in the order of the current pass
+    int pass_position = 0;                // of the running fiber in pass_order
+    unsigned long long rng = 0;           // xorshift state for Order::random
     int current = -1;   // running fiber, -1: the scheduler (launching OS thread)
     int previous = -1;  // the context that switched to the running one
     void* main_sp;  // the scheduler's saved stack pointer
@@ -366,10 +375,11 @@ static void switch_to(int next, bool dying = false) {
 
 // Hands over to the next runnable fiber of this pass, or back to the scheduler.
 static void yield_fiber(bool dying = false) {
-    int next = sched.current + 1;
-    while (next < sched.count && sched.fibers[next].state != State::runnable) ++next;
-    if (next == sched.count && sched.current < 0) return;  // the scheduler, nothing to run
-    switch_to(next < sched.count ? next : -1, dying);
+    int pos = sched.current < 0 ? 0 : sched.pass_position + 1;
+    while (pos < sched.count && sched.fibers[sched.pass_order[pos]].state != State::runnable) ++pos;
+    if (pos == sched.count && sched.current < 0) return;  // the scheduler, nothing to run
+    sched.pass_position = pos;
+    switch_to(pos < sched.count ? sched.pass_order[pos] : -1, dying);
 }
 
 // The first code a fiber runs (cuda_host_switch "returns" into it); it never returns.
@@ -668,13 +678,31 @@ static bool barrier_ready() {
     return true;
 }
 
+// Sets the order of the next pass: forward or reverse (fixed for the block), or a fresh
+// random permutation for every pass.
+static void arrange_pass(bool first_pass) {
+    int n = sched.count;
+    auto order = static_cast<Order>(sched.launch->order);
+    if (!first_pass && order != Order::random) return;
+    for (int i = 0; i < n; ++i) sched.pass_order[i] = order == Order::reverse ? n - 1 - i : i;
+    if (order == Order::random) {
+        for (int i = n - 1; i > 0; --i) {  // Fisher-Yates with xorshift64
+            sched.rng ^= sched.rng << 13;
+            sched.rng ^= sched.rng >> 7;
+            sched.rng ^= sched.rng << 17;
+            std::swap(sched.pass_order[i], sched.pass_order[sched.rng % (i + 1)]);
+        }
+    }
+}
+
 static bool run_block() {
     for (int t = 0; t < sched.count; ++t) {
         Fiber& f = sched.fibers[t];
         start_fiber(f);
         f.state = State::runnable;
     }
-    for (;;) {
+    for (bool first_pass = true;; first_pass = false) {
+        arrange_pass(first_pass);
         yield_fiber();  // from the scheduler: one pass over the runnable fibers
         if (sched.failed) return false;
         bool all_done = true;
@@ -737,10 +765,12 @@ static int run_grid(const char* kernel, const Launch* launch, void (*body)(void*
     blockIdx = {0, 0, 0};
     unsigned long long threads = 1ull * blockDim.x * blockDim.y * blockDim.z;
     if (threads == 0 || threads > kMaxThreadsPerBlock ||
-        launch->shared_mem > kMaxDynamicSharedMemory) {
+        launch->shared_mem > kMaxDynamicSharedMemory || launch->order < 0 ||
+        launch->order > static_cast<int>(Order::random)) {
         report("invalid launch: %llu threads per block (max %d), %llu bytes of dynamic shared "
-               "memory (max %llu)",
-               threads, kMaxThreadsPerBlock, launch->shared_mem, kMaxDynamicSharedMemory);
+               "memory (max %llu), order %d",
+               threads, kMaxThreadsPerBlock, launch->shared_mem, kMaxDynamicSharedMemory,
+               launch->order);
         return 1;
     }
     sched.count = static_cast<int>(threads);
@@ -750,6 +780,7 @@ static int run_grid(const char* kernel, const Launch* launch, void (*body)(void*
     }
     sched.body = body;
     sched.body_arg = arg;
+    sched.rng = launch->seed * 0x9E3779B97F4A7C15ull | 1u;  // odd: never xorshift's fixed point 0
 #if CUDA_HOST_ASAN
     // Dynamic shared memory beyond the launch's shared_mem is out of bounds.
     ASAN_POISON_MEMORY_REGION(dynamic_shared_memory + launch->shared_mem,

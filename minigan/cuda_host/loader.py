@@ -27,15 +27,18 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CudaHostError", "RawModule", "RawKernel", "build_count", "cache_dir", "sanitizer"]
+__all__ = ["CudaHostError", "RawModule", "RawKernel", "build_count", "cache_dir", "sanitizer",
+           "schedule_order"]
 
 HEADER = Path(__file__).with_name("cuda_host.h")
-ABI_VERSION = 2  # must match CUDA_HOST_ABI_VERSION in cuda_host.h
+ABI_VERSION = 3  # must match CUDA_HOST_ABI_VERSION in cuda_host.h
 MAX_THREADS_PER_BLOCK = 1024
 MAX_BLOCK_DIM = (1024, 1024, 64)
 MAX_GRID_DIM = (2**31 - 1, 65535, 65535)
 SANITIZE_ENV = "MINIGAN_CUDA_HOST_SANITIZE"
 SANITIZERS = ("address",)
+ORDER_ENV = "MINIGAN_CUDA_HOST_ORDER"
+ORDERS = ("forward", "reverse", "random")  # cuda_host::Order
 
 _BASE_FLAGS = ["-std=c++17", "-shared", "-fPIC", "-fvisibility=hidden", "-fno-gnu-unique",
                "-fno-strict-aliasing"]
@@ -51,7 +54,8 @@ class CudaHostError(RuntimeError):
 class _Launch(ctypes.Structure):  # cuda_host::Launch
     _fields_ = [("grid", ctypes.c_uint * 3), ("block", ctypes.c_uint * 3),
                 ("shared_mem", ctypes.c_ulonglong), ("error", ctypes.POINTER(ctypes.c_char)),
-                ("error_capacity", ctypes.c_ulonglong)]
+                ("error_capacity", ctypes.c_ulonglong), ("order", ctypes.c_int),
+                ("seed", ctypes.c_ulonglong)]
 
 
 class _ParamInfo(ctypes.Structure):  # cuda_host::ParamInfo
@@ -82,6 +86,17 @@ def sanitizer() -> str | None:
     if value is not None and value not in SANITIZERS:
         raise ValueError(f"{SANITIZE_ENV}={value!r}: expected one of {SANITIZERS} or empty")
     return value
+
+
+def schedule_order() -> tuple[str, int]:
+    """The order in which fibers run, from ``$MINIGAN_CUDA_HOST_ORDER``: ``forward``
+    (default), ``reverse``, ``random`` or ``random:SEED``; returns (order, seed)."""
+    value = os.environ.get(ORDER_ENV, "").strip().lower() or "forward"
+    order, _, seed = value.partition(":")
+    if order not in ORDERS or (seed and (order != "random" or not seed.isdigit())):
+        raise ValueError(f"{ORDER_ENV}={value!r}: expected forward, reverse, random or "
+                         "random:SEED (a non-negative integer)")
+    return order, int(seed or 0)
 
 
 def _compiler() -> list[str]:
@@ -484,9 +499,11 @@ class RawKernel:
             holder = ctypes.c_void_p(value.ctypes.data) if p.is_pointer else np.array(value)
             keep.append(holder)
             pointers[i] = ctypes.addressof(holder) if p.is_pointer else holder.ctypes.data
+        order, seed = schedule_order()
         error = ctypes.create_string_buffer(_ERROR_CAPACITY)
         launch = _Launch((ctypes.c_uint * 3)(*grid), (ctypes.c_uint * 3)(*block), shared_mem,
-                         ctypes.cast(error, ctypes.POINTER(ctypes.c_char)), _ERROR_CAPACITY)
+                         ctypes.cast(error, ctypes.POINTER(ctypes.c_char)), _ERROR_CAPACITY,
+                         ORDERS.index(order), seed)
         with _lock:
             status = self._launch(ctypes.byref(launch), pointers)
         if status != 0:

@@ -30,3 +30,11 @@ extern "C" __global__ void many_types(const float* f, double* d, int* i, long lo
                                       double e, unsigned int u) {
     d[0] = f[0] + a + b + c + e + u + i[0] + ll[0] + bytes[0];
 }
+
+// A missing barrier: each thread reads its neighbour's shared slot, which the neighbour may
+// not have written yet (a __syncthreads() belongs between the two lines).
+extern "C" __global__ void missing_barrier(const float* x, float* y) {
+    __shared__ float slots[64];
+    slots[threadIdx.x] = x[threadIdx.x];
+    y[threadIdx.x] = slots[(threadIdx.x + 1) % blockDim.x];
+}
