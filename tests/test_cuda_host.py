@@ -34,6 +34,16 @@ def marker_line(name: str, marker: str) -> int:
     return next(i for i, line in enumerate(lines, 1) if marker in line)
 
 
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs nvcc")
+def test_test_kernels_are_valid_cuda(tmp_path):
+    """The harness runs real CUDA C: nvcc compiles every test kernel as it is."""
+    sources = sorted(str(p) for p in KERNELS.glob("*.cu"))
+    result = subprocess.run(["nvcc", "-ptx", "-std=c++17", *sources], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert len(list(tmp_path.glob("*.ptx"))) == len(sources)
+
+
 # ---------------------------------------------------------------------------------------
 # Elementwise, reductions, shuffles, votes, atomics, indices
 # ---------------------------------------------------------------------------------------
