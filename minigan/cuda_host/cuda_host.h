@@ -180,9 +180,12 @@ inline T read_modify_write(T* address, F update) {
 }
 }  // namespace cuda_host
 
-#define CUDA_HOST_ATOMIC(NAME, T, EXPR)                                               \
-    inline T NAME(T* address, T val) {                                                \
-        return cuda_host::read_modify_write(address, [val](T old) { return EXPR; }); \
+#define CUDA_HOST_ATOMIC(NAME, T, EXPR)                                      \
+    inline T NAME(T* address, T val) {                                       \
+        return cuda_host::read_modify_write(address, [val](T old) {          \
+            static_cast<void>(old); /* unused by atomicExch */               \
+            return EXPR;                                                     \
+        });                                                                  \
     }
 CUDA_HOST_ATOMIC(atomicAdd, int, old + val)
 CUDA_HOST_ATOMIC(atomicAdd, unsigned int, old + val)
