@@ -21,6 +21,7 @@
 
 #include <math.h>
 
+#include <cassert>
 #include <cfloat>
 #include <cstdarg>
 #include <climits>
@@ -167,6 +168,8 @@ inline double min(double a, double b) { return fmin(a, b); }
 // collectives, so a compiler barrier is all they need.
 inline void __threadfence() { __asm__ __volatile__("" ::: "memory"); }
 inline void __threadfence_block() { __asm__ __volatile__("" ::: "memory"); }
+// A device-side trap kills the CUDA context; here it aborts the process (as a failed assert).
+[[noreturn]] inline void __trap() { abort(); }
 
 // ---------------------------------------------------------------------------------------
 // Atomics: plain read-modify-write (see the top of the file), returning the old value.
