@@ -242,6 +242,33 @@ def test_kernels_found_in_macros_namespaces_and_extern_c_blocks():
     np.testing.assert_array_equal(ints, [7, 7, 7])
 
 
+def test_float_intrinsics():
+    x = np.random.default_rng(10).uniform(0.05, 4.0, 301).astype(np.float32)
+    out = np.zeros((x.size, 8), np.float32)
+    module("intrinsics.cu").get_function("float_intrinsics")(2, 64, (x, out, np.int32(x.size)))
+    xd = x.astype(np.float64)
+    expected = np.column_stack([1 / np.sqrt(xd), np.exp(-xd), np.log(xd), xd ** 1.5, 1 / xd,
+                                np.clip(xd - 1, 0, 1), xd + 1, 2 * xd])
+    np.testing.assert_allclose(out, expected, rtol=2e-6, atol=1e-7)
+
+
+def test_int_intrinsics():
+    rng = np.random.default_rng(11)
+    a = rng.integers(-2**31, 2**31, 203, dtype=np.int64).astype(np.int32)
+    a[:3] = [0, -1, 1]
+    b = rng.integers(-2**31, 2**31, 203, dtype=np.int64).astype(np.int32)
+    out = np.zeros((a.size, 7), np.int64)
+    module("intrinsics.cu").get_function("int_intrinsics")(3, 32, (a, b, out, np.int32(a.size)))
+    bits = a.view(np.uint32).astype(np.int64)
+    popcount = np.array([bin(v).count("1") for v in bits])
+    clz = np.array([32 - v.bit_length() for v in bits.tolist()])
+    ffs = np.array([(v & -v).bit_length() for v in bits.tolist()])  # 1 + lowest set bit; 0 for 0
+    a64, b64 = a.astype(np.int64), b.astype(np.int64)
+    expected = np.column_stack([np.maximum(a, b), np.minimum(a, b), np.maximum(a64, 5 * b64),
+                                popcount, clz, ffs, b64 << 20])
+    np.testing.assert_array_equal(out, expected)
+
+
 # ---------------------------------------------------------------------------------------
 # Errors the harness must report
 # ---------------------------------------------------------------------------------------
