@@ -37,6 +37,11 @@ def check_labels(labels, folds):
     return min(folds, int(counts.min()))
 
 
+def fit_linear(features, labels, penalty=1.0):
+    """Standardisation + L2-penalised logistic regression fitted on (features, labels)."""
+    return make_pipeline(StandardScaler(), LogisticRegression(C=penalty, max_iter=2000)).fit(features, labels)
+
+
 def linear_probe(features, labels, folds=5, seed=0, penalty=1.0):
     """Cross-validated logistic regression on ``features`` (N, D).
 
@@ -53,8 +58,7 @@ def linear_probe(features, labels, folds=5, seed=0, penalty=1.0):
     accuracies = []
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for train, test in splitter.split(features, labels):
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=penalty, max_iter=2000))
-        model.fit(features[train], labels[train])
+        model = fit_linear(features[train], labels[train], penalty)
         predictions[test] = model.predict(features[test])
         decision = model.decision_function(features[test])
         scores[test] = decision if decision.ndim == 1 else model.predict_proba(features[test]).max(axis=1)

@@ -14,8 +14,8 @@ import os
 
 import numpy as np
 
-from minigan.apps import trained
-from minigan.apps.features import encoder_features
+from minigan.apps import evaluation, trained
+from minigan.apps.features import encoder_features, hog_features
 from minigan.apps.probe import load_labelled_folder
 from minigan.apps.recognition import add_model_options, model_kinds
 from minigan.data import to_unit_range
@@ -46,6 +46,15 @@ def apply_attribute(model, images, vector, strengths):
     return to_unit_range(generate(model, edited), model.value_range)
 
 
+def target_rate(images, labels, source, target, edited):
+    """Fraction of ``edited`` images (N, C, H, W) in [0, 1] that a HOG linear classifier, fitted on the
+    real ``source`` and ``target`` images, calls ``target``: an independent judge of the edit."""
+    labels = np.asarray(labels)
+    chosen = (labels == source) | (labels == target)
+    judge = evaluation.fit_linear(hog_features(images[chosen]), labels[chosen])
+    return float(np.mean(judge.predict(hog_features(edited)) == target))
+
+
 def register(subparsers):
     """Add ``minigan attribute``."""
     parser = subparsers.add_parser("attribute", help="add (mean latent of one label - another) to faces and decode")
@@ -60,7 +69,8 @@ def register(subparsers):
 
 
 def run_command(args):
-    """``minigan attribute``: a grid, one row per ``--source`` face: the original, then each strength."""
+    """``minigan attribute``: a grid, one row per ``--source`` face: the original, then each strength;
+    on stdout, per strength, the fraction of edited faces a HOG classifier judges to be ``--target``."""
     data = load_labelled_folder(args.folder, args.image_size)
     source, target = class_index(data.classes, args.source), class_index(data.classes, args.target)
     models = trained.obtain_models(data.images, model_kinds(args.models), args.checkpoint, args.steps, args.seed)
@@ -74,6 +84,9 @@ def run_command(args):
     edited = apply_attribute(model, faces, vector, strengths).reshape(len(faces), len(strengths), *faces.shape[1:])
     rows = np.concatenate([faces[:, None], edited], axis=1).reshape(-1, *faces.shape[1:])
     save_image_grid(args.out, rows, nrow=len(strengths) + 1, value_range=UNIT_RANGE, scale=3)
+    rates = [target_rate(data.images, data.labels, source, target, edited[:, k]) for k in range(len(strengths))]
+    print(evaluation.markdown_table(["strength s", f"judged '{args.target}' (HOG probe)"],
+                                    [(f"{s:g}", rate) for s, rate in zip(strengths, rates)]))
     print(f"minigan: |v| = {np.linalg.norm(vector):.3f}; wrote {len(faces)} rows "
           f"(original, s = {args.strengths}) to {args.out}")
     return 0
