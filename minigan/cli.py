@@ -16,6 +16,7 @@ import sys
 import numpy as np
 
 from minigan import __version__
+from minigan.apps import register as _add_apps
 
 MODEL_HELP = {
     "gan": "MLP GAN (fully connected G and D)",
@@ -232,6 +233,7 @@ def build_parser():
     _add_sample(subparsers)
     _add_reconstruct(subparsers)
     _add_interpolate(subparsers)
+    _add_apps(subparsers)
     return parser
 
 
