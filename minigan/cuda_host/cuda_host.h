@@ -147,22 +147,30 @@ inline int __ffs(int v) { return __builtin_ffs(v); }
 template <class T>
 inline T __ldg(const T* p) { return *p; }
 
-// CUDA's overloaded min/max: the common type for integers (as C++ promotes), fminf/fmaxf
-// (NaN-ignoring) for floating point.
-template <class A, class B>
-inline std::common_type_t<A, B> max(A a, B b) {
-    using C = std::common_type_t<A, B>;
-    return static_cast<C>(a) > static_cast<C>(b) ? static_cast<C>(a) : static_cast<C>(b);
-}
-template <class A, class B>
-inline std::common_type_t<A, B> min(A a, B b) {
-    using C = std::common_type_t<A, B>;
-    return static_cast<C>(a) < static_cast<C>(b) ? static_cast<C>(a) : static_cast<C>(b);
-}
+// CUDA's overloaded min/max, the same set of overloads (so that a call CUDA finds ambiguous,
+// such as max(int, long long), is ambiguous here too): integers compare in the result type,
+// floating point uses fminf/fmaxf (NaN-ignoring).
+#define CUDA_HOST_MIN_MAX(R, A, B)                                                        \
+    inline R max(A a, B b) { return static_cast<R>(a) > static_cast<R>(b) ? a : b; }     \
+    inline R min(A a, B b) { return static_cast<R>(a) < static_cast<R>(b) ? a : b; }
+#define CUDA_HOST_MIN_MAX_SIGNED_UNSIGNED(S, U) \
+    CUDA_HOST_MIN_MAX(S, S, S)                  \
+    CUDA_HOST_MIN_MAX(U, U, U)                  \
+    CUDA_HOST_MIN_MAX(U, S, U)                  \
+    CUDA_HOST_MIN_MAX(U, U, S)
+CUDA_HOST_MIN_MAX_SIGNED_UNSIGNED(int, unsigned int)
+CUDA_HOST_MIN_MAX_SIGNED_UNSIGNED(long, unsigned long)
+CUDA_HOST_MIN_MAX_SIGNED_UNSIGNED(long long, unsigned long long)
+#undef CUDA_HOST_MIN_MAX_SIGNED_UNSIGNED
+#undef CUDA_HOST_MIN_MAX
 inline float max(float a, float b) { return fmaxf(a, b); }
 inline float min(float a, float b) { return fminf(a, b); }
 inline double max(double a, double b) { return fmax(a, b); }
 inline double min(double a, double b) { return fmin(a, b); }
+inline double max(float a, double b) { return fmax(a, b); }
+inline double min(float a, double b) { return fmin(a, b); }
+inline double max(double a, float b) { return fmax(a, b); }
+inline double min(double a, float b) { return fmin(a, b); }
 
 // Memory fences order memory between real threads; fibers switch only at barriers and
 // collectives, so a compiler barrier is all they need.

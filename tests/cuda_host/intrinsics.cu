@@ -23,7 +23,7 @@ extern "C" __global__ void int_intrinsics(const int* a, const int* b, long long*
         long long* o = out + N_INT_COLUMNS * i;
         o[0] = max(a[i], b[i]);
         o[1] = min(a[i], b[i]);
-        o[2] = max(a[i], 5LL * b[i]);  // mixed int / long long: long long
+        o[2] = max(static_cast<long long>(a[i]), 5LL * b[i]);
         o[3] = __popc(static_cast<unsigned int>(a[i]));
         o[4] = __clz(a[i]);
         o[5] = __ffs(a[i]);
