@@ -205,6 +205,8 @@ def act_input(dtype, seed):
     x.reshape(-1)[::11] = 0                             # the kink of relu / leaky_relu
     x.reshape(-1)[5::97] = 60                           # far tails: sigmoid must not overflow
     x.reshape(-1)[7::97] = -100
+    x.reshape(-1)[9::97] = 3e-7                        # tiny: tanh's float32 path switches formula at 2^-20
+    x.reshape(-1)[13::97] = -2e-6
     return x
 
 
@@ -219,6 +221,15 @@ def test_activation(ks, name, args, dtype):
     saved = y if name in ("tanh", "sigmoid") else x        # tanh and sigmoid differentiate from the output
     assert_matches(call_pure(backward, grad_y, saved, *args),
                    reference64(getattr(R, name + "_backward"), grad_y, saved, *args, dtype=dtype))
+
+
+def test_numba_tanh_float32_within_one_ulp():
+    """The float32 tanh (exp-based, in float64) stays within 1 ulp of the exact value over a wide range."""
+    from minigan import kernels
+    x = np.concatenate([rand(5, 20001, np.float32, scale=4.0), np.geomspace(1e-9, 20, 999, dtype=np.float32)])
+    exact = np.tanh(x.astype(np.float64))
+    ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    assert (np.abs(kernels.tanh_forward(x) - exact) / ulp).max() <= 1.0
 
 
 # ----------------------------------------------------------------------------- losses
