@@ -431,13 +431,14 @@ def test_parallel_processes_build_the_same_module_safely(tmp_path):
 # AddressSanitizer
 # ---------------------------------------------------------------------------------------
 
-def asan_runtime():
-    path = subprocess.run(["g++", "-print-file-name=libasan.so"], capture_output=True,
-                          text=True).stdout.strip()
-    return path if os.path.isabs(path) and os.path.exists(path) else None
+def asan_preload():
+    """LD_PRELOAD for the ASan recipe of docs/cuda_host.md, or None without libasan."""
+    paths = [subprocess.run(["g++", f"-print-file-name={lib}"], capture_output=True,
+                            text=True).stdout.strip() for lib in ("libasan.so", "libstdc++.so")]
+    return " ".join(paths) if all(os.path.isabs(p) and os.path.exists(p) for p in paths) else None
 
 
-@pytest.mark.skipif(asan_runtime() is None, reason="g++ has no libasan")
+@pytest.mark.skipif(asan_preload() is None, reason="g++ has no libasan")
 @pytest.mark.parametrize("kernel, launch, marker, error, where", [
     # Thread 1000 of the grid (block 7 of 128 threads, thread 104) writes y[1000].
     ("off_by_one", "(8, 128, (y, np.int32(y.size)))", "OOB-LINE", "heap-buffer-overflow",
@@ -453,7 +454,7 @@ def test_asan_reports_out_of_bounds_with_cu_file_and_line(kernel, launch, marker
         f"kernel = RawModule(path={str(KERNELS / 'oob.cu')!r}).get_function({kernel!r})\n"
         "y = np.zeros(1000, np.float32)\n"
         f"kernel{launch}\n")
-    env = dict(os.environ, LD_PRELOAD=asan_runtime(), ASAN_OPTIONS="detect_leaks=0",
+    env = dict(os.environ, LD_PRELOAD=asan_preload(), ASAN_OPTIONS="detect_leaks=0",
                MINIGAN_CUDA_HOST_SANITIZE="address")
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                             text=True, timeout=300)
@@ -469,7 +470,7 @@ def test_sanitizer_without_runtime_explains_the_recipe(monkeypatch):
     if loader._asan_loaded():
         pytest.skip("this process has the ASan runtime")
     monkeypatch.setenv("MINIGAN_CUDA_HOST_SANITIZE", "address")
-    with pytest.raises(CudaHostError, match=r"LD_PRELOAD=\$\(g\+\+ -print-file-name=libasan.so\)"):
+    with pytest.raises(CudaHostError, match=r'LD_PRELOAD="\$\(g\+\+ -print-file-name=libasan.so\)'):
         RawModule('extern "C" __global__ void nothing() {}\n')
     monkeypatch.setenv("MINIGAN_CUDA_HOST_SANITIZE", "thread")
     with pytest.raises(ValueError, match="MINIGAN_CUDA_HOST_SANITIZE"):

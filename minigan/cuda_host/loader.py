@@ -319,8 +319,8 @@ def _load(source: str, source_name: str | None, options: tuple) -> _Library:
         if sanitize == "address" and not _asan_loaded():
             raise CudaHostError(
                 f"{SANITIZE_ENV}=address needs the ASan runtime loaded first: run Python as "
-                "LD_PRELOAD=$(g++ -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 "
-                "python ... (see docs/cuda_host.md)")
+                'LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name='
+                'libstdc++.so)" ASAN_OPTIONS=detect_leaks=0 python ... (see docs/cuda_host.md)')
         directory = cache_dir()
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{key}.so"
