@@ -378,6 +378,15 @@ def test_non_contiguous_array_is_a_value_error():
         kernel(1, 4, (y[::2], y[:4], np.float32(1), np.int32(4)))
 
 
+def test_define_options_reach_the_compiler():
+    code = ('#ifndef SCALE\n#define SCALE 1\n#endif\n'
+            'extern "C" __global__ void scale(int* x) { x[threadIdx.x] *= SCALE; }\n')
+    x = np.arange(5, dtype=np.int32)
+    RawModule(code, options=("--std=c++14", "-DSCALE=3")).get_function("scale")(1, 5, (x,))
+    RawModule(code).get_function("scale")(1, 5, (x,))
+    np.testing.assert_array_equal(x, 3 * np.arange(5))
+
+
 def test_unknown_kernel_and_compile_error_name_the_source():
     with pytest.raises(CudaHostError, match="no extern \"C\" __global__ kernel named 'axpy'"):
         module("elementwise.cu").get_function("axpy")
