@@ -91,6 +91,7 @@ def _backward(op, kind, grad_out, reduction, **inputs):
     check_same(op, **inputs)
     check_reduction(op, reduction)
     a, b = inputs.values()
+    grad_out = np.asarray(grad_out)                     # a NumPy scalar is a 0-d grad_out too
     expected = a.shape if reduction == "none" else ()
     if grad_out.shape != expected or grad_out.dtype != a.dtype:
         raise ValueError(f"{op}: grad_out {grad_out.shape} {grad_out.dtype} should be {expected} {a.dtype} "
