@@ -1,0 +1,100 @@
+"""Reproduce the source study's comparison on one data set, seed and step budget.
+
+Four GANs are trained with ``minigan.train.run_training``:
+
+    MLP-GAN sigmoid     fully connected G with a sigmoid output (images scaled to [0, 1])
+    MLP-GAN tanh        the same with a tanh output (images scaled to [-1, 1])
+    DCGAN               transposed-conv G / conv D, Adam(lr, betas=(0.5, 0.999))
+    DCGAN multi-stage   the same, with the learning rate divided by 10 for the last third of the steps
+
+Then it writes, next to the four run folders in ``--out``:
+
+    ablation.png   64 samples of each model side by side (same latent seed for all)
+    ablation.md    a table of FID-HOG (lower is better), final D(x), D(G(z)) and seconds per step
+    ablation.json  the same numbers
+
+    python examples/ablation.py --steps 400 --out runs/ablation
+"""
+
+import argparse
+import json
+import os
+
+import numpy as np
+
+from minigan.data import to_unit_range
+from minigan.train import load_model, make_config, run_training
+from minigan.train.runner import generate, latent_size
+from minigan.viz import save_panels
+
+
+def variants(steps, lr):
+    """Name -> (model, extra settings) for the four runs."""
+    return {
+        "MLP-GAN sigmoid": ("gan", {"output_activation": "sigmoid"}),
+        "MLP-GAN tanh": ("gan", {"output_activation": "tanh"}),
+        "DCGAN": ("dcgan", {}),
+        "DCGAN multi-stage": ("dcgan", {"stage2_step": (2 * steps) // 3, "stage2_lr": lr / 10}),
+    }
+
+
+def folder_name(name):
+    return name.lower().replace(" ", "-")
+
+
+def run_all(args):
+    """Train every variant; returns name -> metrics."""
+    results = {}
+    for name, (model, extra) in variants(args.steps, args.lr).items():
+        config = make_config(model, data=args.data, image_size=args.image_size, steps=args.steps,
+                             batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
+                             out=os.path.join(args.out, folder_name(name)), sample_every=args.steps,
+                             checkpoint_every=args.steps, progress=not args.quiet, **extra)
+        print(f"== {name}")
+        results[name] = run_training(config)
+    return results
+
+
+def samples(name, args):
+    """64 samples of a trained variant, from latent codes drawn with ``args.seed``."""
+    model, _ = load_model(os.path.join(args.out, folder_name(name), "checkpoint.npz"))
+    z = np.random.default_rng(args.seed).standard_normal((64, latent_size(model))).astype(np.float32)
+    return to_unit_range(generate(model, z), model.value_range)
+
+
+def table(results):
+    """A markdown table of the numbers that matter."""
+    lines = ["| model | FID-HOG ↓ | D(x) | D(G(z)) | s/step |", "|---|---:|---:|---:|---:|"]
+    for name, m in results.items():
+        lines.append(f"| {name} | {m['fid_hog']:.3f} | {m['final']['D(x)']:.2f} | {m['final']['D(G(z))']:.2f} "
+                     f"| {m['seconds_per_step']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="lfw-subset")
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", default=os.path.join("runs", "ablation"))
+    parser.add_argument("--image", help="where to write the side-by-side picture (default OUT/ablation.png)")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+
+    results = run_all(args)
+    panels = {f"{name}\nFID-HOG {results[name]['fid_hog']:.3f}": samples(name, args) for name in results}
+    title = f"{args.steps} steps, batch {args.batch_size}, seed {args.seed}, {args.data} {args.image_size}x{args.image_size}"
+    save_panels(args.image or os.path.join(args.out, "ablation.png"), panels, value_range=(0.0, 1.0), title=title)
+    with open(os.path.join(args.out, "ablation.md"), "w") as file:
+        file.write(f"{title}\n\n{table(results)}")
+    with open(os.path.join(args.out, "ablation.json"), "w") as file:
+        json.dump(results, file, indent=2)
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
