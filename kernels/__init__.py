@@ -28,3 +28,16 @@ from minigan.kernels.optim import adam_step, sgd_step  # noqa: E402
 from minigan.kernels.pooling import (  # noqa: E402
     max_pool2d_backward, max_pool2d_forward, max_unpool2d_backward, max_unpool2d_forward,
 )
+
+__all__ = [  # the kernel API of docs/kernel_api.md, plus the readable direct convolutions
+    "conv2d_forward", "conv2d_backward_data", "conv2d_backward_weight",
+    "conv2d_forward_direct", "conv2d_backward_data_direct", "conv2d_backward_weight_direct",
+    "batch_norm_forward_train", "batch_norm_forward_eval",
+    "batch_norm_backward_train", "batch_norm_backward_eval", "batch_norm_update_running",
+    "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
+    "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
+    "bce_forward", "bce_backward", "bce_with_logits_forward", "bce_with_logits_backward",
+    "mse_forward", "mse_backward", "kl_normal_forward", "kl_normal_backward",
+    "max_pool2d_forward", "max_pool2d_backward", "max_unpool2d_forward", "max_unpool2d_backward",
+    "sgd_step", "adam_step",
+]
