@@ -54,9 +54,14 @@ DIRECT_CONV = ("conv2d_forward_direct", "conv2d_backward_data_direct",
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
 
+def kernel_path(name):
+    """Where ``kernels/<name>.cu`` lives (package data of minigan.kernels)."""
+    return importlib.resources.files("minigan.kernels").joinpath(f"{name}.cu")
+
+
 def kernel_source(name):
-    """The CUDA C text of ``kernels/<name>.cu`` (package data of minigan.kernels)."""
-    return importlib.resources.files("minigan.kernels").joinpath(f"{name}.cu").read_text()
+    """The CUDA C text of ``kernels/<name>.cu``."""
+    return kernel_path(name).read_text()
 
 
 @functools.lru_cache(maxsize=None)
@@ -68,10 +73,12 @@ def kernel_set(device):
     """
     if device == "cuda":
         cupy = backend.require_cupy()
-        return CudaKernelSet(device, cupy, cupy.RawModule)
+        return CudaKernelSet(device, cupy, lambda name, **kw: cupy.RawModule(**kw))
     if device == "cuda-sim":
         from minigan import cuda_host
-        return CudaKernelSet(device, np, cuda_host.RawModule)
+        # source_name: compiler errors and sanitizer reports point at kernels/<name>.cu itself
+        return CudaKernelSet(device, np,
+                             lambda name, **kw: cuda_host.RawModule(source_name=str(kernel_path(name)), **kw))
     raise ValueError(f"kernel_set: device must be 'cuda' or 'cuda-sim', got {device!r}")
 
 
@@ -127,8 +134,8 @@ class _ConvGeometry:
 class CudaKernelSet:
     """Every function of docs/kernel_api.md (plus the ``*_direct`` convolutions) on one device.
 
-    ``xp`` is the array module (cupy or numpy), ``raw_module`` the class that compiles CUDA C
-    (``cupy.RawModule`` or ``minigan.cuda_host.RawModule``, same call shape).
+    ``xp`` is the array module (cupy or numpy), ``raw_module(name, code=, options=)`` builds a
+    ``cupy.RawModule`` or a ``minigan.cuda_host.RawModule`` (same call shape) for kernels/<name>.cu.
     """
 
     def __init__(self, device, xp, raw_module):
@@ -148,7 +155,7 @@ class CudaKernelSet:
         key = (source, name)
         if key not in self._functions:
             if source not in self._modules:
-                self._modules[source] = self._raw_module(code=kernel_source(source),
+                self._modules[source] = self._raw_module(source, code=kernel_source(source),
                                                          options=NVRTC_OPTIONS)
             self._functions[key] = self._modules[source].get_function(name)
         return self._functions[key]
