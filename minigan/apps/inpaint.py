@@ -33,7 +33,7 @@ from minigan.apps.features import check_images, to_model_range
 from minigan.apps.recognition import add_model_options, model_kinds
 from minigan.data import load_dataset, to_unit_range
 from minigan.train.runner import reconstruct
-from minigan.viz import save_panels
+from minigan.viz import image_grid
 
 MASK_KINDS = ("center", "blocks", "left", "right")
 FILL = 0.5
@@ -193,6 +193,32 @@ def inpaint_all(models, images, holes, latent_steps=300, latent_weight=1e-3, see
     return results, curves
 
 
+def save_comparison(path, columns, title=None, scale=4):
+    """One row per image, one captioned column per entry of ``columns`` (name -> images in [0, 1])."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(columns)
+    stacked = np.stack([columns[name] for name in names], axis=1)  # (N, columns, C, H, W)
+    grid = image_grid(stacked.reshape(-1, *stacked.shape[2:]), nrow=len(names), value_range=UNIT_RANGE, scale=scale)
+    width, padding = stacked.shape[-1], 2
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure, axis = plt.subplots(figsize=(grid.shape[1] / 80 + 0.4, grid.shape[0] / 80 + 0.9))
+    axis.imshow(grid, interpolation="nearest")
+    axis.set_xticks([(padding + i * (width + padding) + width / 2) * scale for i in range(len(names))], names,
+                    fontsize=8)
+    axis.xaxis.tick_top()
+    axis.tick_params(length=0)
+    axis.set_yticks([])
+    if title:
+        axis.set_title(title, fontsize=9, pad=22)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
 # --- command line -------------------------------------------------------------------------------------
 def register(subparsers):
     """Add ``minigan inpaint``."""
@@ -222,9 +248,9 @@ def run_command(args):
                                       [(name, s["psnr"], s["ssim"]) for name, s in scores.items()])
     os.makedirs(args.out, exist_ok=True)
     shown = slice(0, max(args.show, 1))
-    save_panels(os.path.join(args.out, "inpaint.png"),
-                {"original": held_out.images[shown], **{name: r[shown] for name, r in results.items()}},
-                value_range=UNIT_RANGE, nrow=1, title=f"mask: {os.path.basename(args.mask)}")
+    save_comparison(os.path.join(args.out, "inpaint.png"),
+                    {"original": held_out.images[shown], **{name: r[shown] for name, r in results.items()}},
+                    title=f"held-out faces, mask: {os.path.basename(args.mask)}")
     evaluation.write_json(os.path.join(args.out, "inpaint.json"), {
         "mask": args.mask, "held_out_images": len(held_out), "training_images": len(training),
         "models": list(models), "trained_steps": None if args.checkpoint else args.steps,

@@ -61,7 +61,7 @@ def save_confusion_matrices(path, results, classes):
     import matplotlib.pyplot as plt
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure, axes = plt.subplots(1, len(results), figsize=(2.8 * len(results), 3.0), squeeze=False)
+    figure, axes = plt.subplots(1, len(results), figsize=(2.9 * len(results), 3.6), squeeze=False)
     for axis, (name, result) in zip(axes[0], results.items()):
         matrix = result["confusion"]
         axis.imshow(matrix, cmap="Blues", vmin=0)
