@@ -249,3 +249,11 @@ def test_config_errors(tmp_path):
     run_training(_tiny("gan", tmp_path, steps=2))
     with pytest.raises(ValueError, match="cannot change lr"):
         resume_config(str(tmp_path), lr=0.1)
+
+
+def test_cuda_sim_run_matches_cpu_run(tmp_path):
+    run_training(_tiny("dcgan", tmp_path / "cpu", steps=2))
+    run_training(_tiny("dcgan", tmp_path / "sim", steps=2, device="cuda-sim"))
+    cpu, sim = _weights(tmp_path / "cpu")["model"], _weights(tmp_path / "sim")["model"]
+    for name, value in cpu.items():
+        np.testing.assert_allclose(sim[name], value, rtol=1e-3, atol=1e-5, err_msg=name)
