@@ -191,14 +191,13 @@ def _add_interpolate(subparsers):
 
 def latent_endpoints(model, config, rows, seed):
     """Two codes per row: random N(0, I) draws for a GAN/VAE; for an AE, the codes of two training images."""
+    import minigan as mg
     from minigan.train.runner import latent_size
 
     rng = np.random.default_rng(seed)
     if config["model"] not in ("ae", "convae"):
         return (rng.standard_normal((rows, latent_size(model))).astype(np.float32),
                 rng.standard_normal((rows, latent_size(model))).astype(np.float32))
-    import minigan as mg
-
     images = _dataset_for(config, model).images
     picks = rng.permutation(len(images))[:2 * rows]
     if len(picks) < 2 * rows:
