@@ -29,11 +29,10 @@ from skimage.metrics import structural_similarity
 import minigan as mg
 from minigan import optim
 from minigan.apps import evaluation, trained
+from minigan.apps.figures import save_comparison
 from minigan.apps.features import check_images, to_model_range
-from minigan.apps.recognition import add_model_options, model_kinds
 from minigan.data import load_dataset, to_unit_range
 from minigan.train.runner import reconstruct
-from minigan.viz import image_grid
 
 MASK_KINDS = ("center", "blocks", "left", "right")
 FILL = 0.5
@@ -193,32 +192,6 @@ def inpaint_all(models, images, holes, latent_steps=300, latent_weight=1e-3, see
     return results, curves
 
 
-def save_comparison(path, columns, title=None, scale=4):
-    """One row per image, one captioned column per entry of ``columns`` (name -> images in [0, 1])."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(columns)
-    stacked = np.stack([columns[name] for name in names], axis=1)  # (N, columns, C, H, W)
-    grid = image_grid(stacked.reshape(-1, *stacked.shape[2:]), nrow=len(names), value_range=UNIT_RANGE, scale=scale)
-    width, padding = stacked.shape[-1], 2
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure, axis = plt.subplots(figsize=(grid.shape[1] / 80 + 0.4, grid.shape[0] / 80 + 0.9))
-    axis.imshow(grid, interpolation="nearest")
-    axis.set_xticks([(padding + i * (width + padding) + width / 2) * scale for i in range(len(names))], names,
-                    fontsize=8)
-    axis.xaxis.tick_top()
-    axis.tick_params(length=0)
-    axis.set_yticks([])
-    if title:
-        axis.set_title(title, fontsize=9, pad=22)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-
-
 # --- command line -------------------------------------------------------------------------------------
 def register(subparsers):
     """Add ``minigan inpaint``."""
@@ -226,11 +199,11 @@ def register(subparsers):
     parser.add_argument("--data", default="lfw-subset", help="'lfw-subset' (default) or a folder of face images")
     parser.add_argument("--mask", default="center",
                         help=f"{', '.join(MASK_KINDS)} (default center) or a mask image (white = hole)")
-    add_model_options(parser, default_models="convae,vae,dcgan")
+    trained.add_model_options(parser, default_models="convae,vae,dcgan")
     parser.add_argument("--held-out", type=float, default=0.2,
                         help="fraction of the images kept out of training and scored (default 0.2)")
     parser.add_argument("--latent-steps", type=int, default=300, help="Adam steps on z per image (default 300)")
-    parser.add_argument("--latent-weight", type=float, default=1e-3, help="λ of the ‖z‖² prior term (default 1e-3)")
+    parser.add_argument("--latent-weight", type=float, default=1e-3, help="λ of the ‖z‖² term (default 1e-3)")
     parser.add_argument("--show", type=int, default=8, help="held-out faces in the picture (default 8)")
     parser.add_argument("--out", default="runs/inpaint", help="output folder (default runs/inpaint)")
     parser.set_defaults(run=run_command)
@@ -241,7 +214,8 @@ def run_command(args):
     data = load_dataset(args.data, args.image_size, 1, UNIT_RANGE)
     held_out, training = data.split(args.held_out, seed=args.seed)
     holes = make_masks(args.mask, len(held_out), args.image_size, args.seed)
-    models = trained.obtain_models(training.images, model_kinds(args.models), args.checkpoint, args.steps, args.seed)
+    models = trained.obtain_models(training.images, trained.model_kinds(args.models), args.checkpoint, args.steps,
+                                   args.seed)
     results, curves = inpaint_all(models, held_out.images, holes, args.latent_steps, args.latent_weight, args.seed)
     scores = score(held_out.images, results, holes)
     table = evaluation.markdown_table(["method", "PSNR in the hole (dB)", "SSIM in the hole"],

@@ -10,19 +10,14 @@ reconstruction, s = 1 moves the code by the whole mean difference). Interpolatio
 between two codes are ``minigan interpolate`` (the training CLI).
 """
 
-import os
-
 import numpy as np
 
 from minigan.apps import evaluation, trained
 from minigan.apps.features import encoder_features, hog_features
+from minigan.apps.figures import save_comparison
 from minigan.apps.probe import load_labelled_folder
-from minigan.apps.recognition import add_model_options, model_kinds
 from minigan.data import to_unit_range
 from minigan.train.runner import generate
-from minigan.viz import save_image_grid
-
-UNIT_RANGE = (0.0, 1.0)
 
 
 def class_index(classes, name):
@@ -61,8 +56,9 @@ def register(subparsers):
     parser.add_argument("folder", help="a folder with one subfolder of images per label")
     parser.add_argument("--source", required=True, help="label the edited faces come from (e.g. frown)")
     parser.add_argument("--target", required=True, help="label to move them towards (e.g. smile)")
-    add_model_options(parser, default_models="convvae")
-    parser.add_argument("--strengths", default="0,0.5,1,1.5,2", help="multiples s of the vector (default 0,0.5,1,1.5,2)")
+    trained.add_model_options(parser, default_models="convvae")
+    parser.add_argument("--strengths", default="0,0.5,1,1.5,2",
+                        help="multiples s of the vector (default 0,0.5,1,1.5,2)")
     parser.add_argument("--n", type=int, default=6, help="faces to edit (default 6)")
     parser.add_argument("--out", default="runs/attribute.png", help="output picture (default runs/attribute.png)")
     parser.set_defaults(run=run_command)
@@ -73,7 +69,8 @@ def run_command(args):
     on stdout, per strength, the fraction of edited faces a HOG classifier judges to be ``--target``."""
     data = load_labelled_folder(args.folder, args.image_size)
     source, target = class_index(data.classes, args.source), class_index(data.classes, args.target)
-    models = trained.obtain_models(data.images, model_kinds(args.models), args.checkpoint, args.steps, args.seed)
+    models = trained.obtain_models(data.images, trained.model_kinds(args.models), args.checkpoint, args.steps,
+                                   args.seed)
     encoders = {name: model for name, model in models.items() if not hasattr(model, "generator")}
     if len(encoders) != 1:
         raise ValueError(f"attribute arithmetic needs exactly one AE/VAE, got {', '.join(models) or 'none'}")
@@ -82,8 +79,8 @@ def run_command(args):
     vector = attribute_vector(model, data.images, data.labels, source, target)
     faces = data.images[data.labels == source][:max(args.n, 1)]
     edited = apply_attribute(model, faces, vector, strengths).reshape(len(faces), len(strengths), *faces.shape[1:])
-    rows = np.concatenate([faces[:, None], edited], axis=1).reshape(-1, *faces.shape[1:])
-    save_image_grid(args.out, rows, nrow=len(strengths) + 1, value_range=UNIT_RANGE, scale=3)
+    columns = {"original": faces, **{f"s = {s:g}": edited[:, k] for k, s in enumerate(strengths)}}
+    save_comparison(args.out, columns, title=f"{args.source} + s ({args.target} - {args.source})")
     rates = [target_rate(data.images, data.labels, source, target, edited[:, k]) for k in range(len(strengths))]
     print(evaluation.markdown_table(["strength s", f"judged '{args.target}' (HOG probe)"],
                                     [(f"{s:g}", rate) for s, rate in zip(strengths, rates)]))

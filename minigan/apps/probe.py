@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from minigan.apps import evaluation, trained
-from minigan.apps.recognition import add_model_options, extract_all, model_kinds
+from minigan.apps.recognition import extract_all
 from minigan.data import load_image_folder
 
 UNIT_RANGE = (0.0, 1.0)
@@ -80,9 +80,9 @@ def save_confusion_matrices(path, results, classes):
 
 def register(subparsers):
     """Add ``minigan probe``."""
-    parser = subparsers.add_parser("probe", help="linear probe of VAE latents (vs pixels, PCA, HOG) on a labelled folder")
+    parser = subparsers.add_parser("probe", help="linear probe of VAE latents vs pixels, PCA, HOG on a labelled folder")
     parser.add_argument("folder", help="a folder with one subfolder of images per class (e.g. smile/, frown/)")
-    add_model_options(parser, default_models="convvae,vae")
+    trained.add_model_options(parser, default_models="convvae,vae")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     parser.add_argument("--out", default="runs/probe", help="output folder (default runs/probe)")
     parser.set_defaults(run=run_command)
@@ -91,7 +91,8 @@ def register(subparsers):
 def run_command(args):
     """``minigan probe``: probe.json, probe.md and confusion.png in ``--out``; the table on stdout."""
     data = load_labelled_folder(args.folder, args.image_size)
-    models = trained.obtain_models(data.images, model_kinds(args.models), args.checkpoint, args.steps, args.seed)
+    models = trained.obtain_models(data.images, trained.model_kinds(args.models), args.checkpoint, args.steps,
+                                   args.seed)
     results = probe_features(extract_all(data.images, models), data.labels, args.folds, args.seed)
     chance = evaluation.chance_accuracy(data.labels)
     table = probe_table(results, chance)

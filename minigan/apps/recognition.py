@@ -17,6 +17,7 @@ import os
 
 import cv2
 import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
 
 from minigan.apps import evaluation, features, trained
 from minigan.data import load_image_folder, load_lfw_subset
@@ -49,10 +50,10 @@ def face_vs_nonface(features_by_name, labels, folds=5, seed=0):
     results = {}
     for name, values in features_by_name.items():
         probe = evaluation.linear_probe(values, labels, folds, seed)
-        false_positive, true_positive, _ = evaluation.roc_curve(labels, probe["scores"])
+        false_positive, true_positive, _ = roc_curve(labels, probe["scores"])
         results[name] = {"dims": values.shape[1], "accuracy": probe["accuracy"],
                          "accuracy_std": probe["accuracy_std"],
-                         "auc": float(evaluation.roc_auc_score(labels, probe["scores"])),
+                         "auc": float(roc_auc_score(labels, probe["scores"])),
                          "roc": (false_positive, true_positive)}
     return results
 
@@ -177,7 +178,8 @@ def verify_all(features_by_name, pairs):
 # --- reports ------------------------------------------------------------------------------------------
 def face_table(results, chance):
     """Markdown table: extractor, dimensions, probe accuracy (± std over folds), ROC AUC."""
-    rows = [(name, r["dims"], f"{r['accuracy']:.3f} ± {r['accuracy_std']:.3f}", r["auc"]) for name, r in results.items()]
+    rows = [(name, r["dims"], f"{r['accuracy']:.3f} ± {r['accuracy_std']:.3f}", r["auc"])
+            for name, r in results.items()]
     rows.append(("chance", "-", f"{chance:.3f}", 0.5))
     return evaluation.markdown_table(["features", "dims", "face/non-face accuracy", "ROC AUC"], rows)
 
@@ -250,28 +252,11 @@ def register(subparsers):
     parser.add_argument("--data", default="lfw-subset",
                         help="'lfw-subset' (face vs non-face, default) or a folder with one subfolder per person")
     parser.add_argument("--pairs", help="LFW pairs.txt for verification (with a folder in the LFW layout)")
-    add_model_options(parser, default_models="convae,vae,dcgan")
+    trained.add_model_options(parser, default_models="convae,vae,dcgan")
     parser.add_argument("--center-crop", type=int, help="crop a central square of this size before resizing")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds of the linear probe (default 5)")
     parser.add_argument("--out", default="runs/recognition", help="output folder (default runs/recognition)")
     parser.set_defaults(run=run_command)
-
-
-def add_model_options(parser, default_models):
-    """Options shared by the applications: which models (trained here, or checkpoints), size, steps, seed."""
-    parser.add_argument("--checkpoint", action="append", default=[],
-                        help="a checkpoint.npz from minigan train (repeatable); replaces --models")
-    parser.add_argument("--models", default=default_models,
-                        help=f"models to train here when no checkpoint is given, comma-separated, '' for none "
-                             f"(default {default_models})")
-    parser.add_argument("--steps", type=int, default=300, help="training steps of each model trained here (default 300)")
-    parser.add_argument("--image-size", type=int, default=32, help="square image size (default 32)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of training, folds and pairs (default 0)")
-
-
-def model_kinds(text):
-    """'convae,vae' -> ('convae', 'vae')."""
-    return tuple(kind.strip() for kind in text.split(",") if kind.strip())
 
 
 def run_command(args):
@@ -282,7 +267,8 @@ def run_command(args):
         images = load_lfw_subset(args.image_size, value_range=UNIT_RANGE, include_nonfaces=True).images
     else:
         images = load_image_folder(args.data, args.image_size, 1, UNIT_RANGE, args.center_crop).images
-    models = trained.obtain_models(images, model_kinds(args.models), args.checkpoint, args.steps, args.seed)
+    models = trained.obtain_models(images, trained.model_kinds(args.models), args.checkpoint, args.steps,
+                                   args.seed)
     if args.data == "lfw-subset":
         report = recognize_faces(models, args.image_size, args.folds, args.seed)
         table = face_table(report["results"], report["chance"])
