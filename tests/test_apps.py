@@ -259,6 +259,13 @@ def test_attribute_vector_is_the_difference_of_class_mean_codes():
     assert edited.shape == (4, 1, 16, 16) and edited.min() >= 0 and edited.max() <= 1
 
 
+def test_attribute_judge_calls_real_target_faces_target_and_real_source_faces_not():
+    images, labels = expression_faces(20, size=32, seed=3)  # label 0 = smile, 1 = frown
+    smiles, frowns = images[labels == 0], images[labels == 1]
+    judged_smile = latent.target_rates(images, labels, 1, 0, [smiles, frowns])
+    assert judged_smile[0] > 0.9 and judged_smile[1] < 0.1
+
+
 # --- commands ---------------------------------------------------------------------------------------------
 def test_recognize_command_on_the_embedded_subset(tmp_path):
     out = tmp_path / "rec"

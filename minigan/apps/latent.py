@@ -41,13 +41,13 @@ def apply_attribute(model, images, vector, strengths):
     return to_unit_range(generate(model, edited), model.value_range)
 
 
-def target_rate(images, labels, source, target, edited):
-    """Fraction of ``edited`` images (N, C, H, W) in [0, 1] that a HOG linear classifier, fitted on the
-    real ``source`` and ``target`` images, calls ``target``: an independent judge of the edit."""
+def target_rates(images, labels, source, target, edited_sets):
+    """For each set of edited images (N, C, H, W) in [0, 1], the fraction that a HOG linear classifier,
+    fitted on the real ``source`` and ``target`` images, calls ``target``: an independent judge of the edit."""
     labels = np.asarray(labels)
     chosen = (labels == source) | (labels == target)
     judge = evaluation.fit_linear(hog_features(images[chosen]), labels[chosen])
-    return float(np.mean(judge.predict(hog_features(edited)) == target))
+    return [float(np.mean(judge.predict(hog_features(edited)) == target)) for edited in edited_sets]
 
 
 def register(subparsers):
@@ -65,8 +65,9 @@ def register(subparsers):
 
 
 def run_command(args):
-    """``minigan attribute``: a grid, one row per ``--source`` face: the original, then each strength;
-    on stdout, per strength, the fraction of edited faces a HOG classifier judges to be ``--target``."""
+    """``minigan attribute``: every ``--source`` face edited at each strength; a grid of the first ``--n``
+    (the original, then each strength) and, on stdout, per strength, the fraction of all edited faces
+    that a HOG classifier judges to be ``--target``."""
     data = load_labelled_folder(args.folder, args.image_size)
     source, target = class_index(data.classes, args.source), class_index(data.classes, args.target)
     models = trained.obtain_models(data.images, trained.model_kinds(args.models), args.checkpoint, args.steps,
@@ -77,13 +78,14 @@ def run_command(args):
     model = next(iter(encoders.values()))
     strengths = np.array([float(s) for s in args.strengths.split(",")], dtype=np.float32)
     vector = attribute_vector(model, data.images, data.labels, source, target)
-    faces = data.images[data.labels == source][:max(args.n, 1)]
+    faces = data.images[data.labels == source]
     edited = apply_attribute(model, faces, vector, strengths).reshape(len(faces), len(strengths), *faces.shape[1:])
-    columns = {"original": faces, **{f"s = {s:g}": edited[:, k] for k, s in enumerate(strengths)}}
+    shown = slice(0, max(args.n, 1))
+    columns = {"original": faces[shown], **{f"s = {s:g}": edited[shown, k] for k, s in enumerate(strengths)}}
     save_comparison(args.out, columns, title=f"{args.source} + s ({args.target} - {args.source})")
-    rates = [target_rate(data.images, data.labels, source, target, edited[:, k]) for k in range(len(strengths))]
-    print(evaluation.markdown_table(["strength s", f"judged '{args.target}' (HOG probe)"],
+    rates = target_rates(data.images, data.labels, source, target, [edited[:, k] for k in range(len(strengths))])
+    print(evaluation.markdown_table(["strength s", f"'{args.source}' faces judged '{args.target}' (HOG probe)"],
                                     [(f"{s:g}", rate) for s, rate in zip(strengths, rates)]))
-    print(f"minigan: |v| = {np.linalg.norm(vector):.3f}; wrote {len(faces)} rows "
-          f"(original, s = {args.strengths}) to {args.out}")
+    print(f"minigan: |v| = {np.linalg.norm(vector):.3f}; edited {len(faces)} '{args.source}' faces; "
+          f"wrote {len(columns['original'])} of them to {args.out}")
     return 0
