@@ -261,7 +261,8 @@ def test_attribute_vector_is_the_difference_of_class_mean_codes():
 
 def test_attribute_judge_calls_real_target_faces_target_and_real_source_faces_not():
     images, labels = expression_faces(20, size=32, seed=3)  # label 0 = smile, 1 = frown
-    smiles, frowns = images[labels == 0], images[labels == 1]
+    unseen, unseen_labels = expression_faces(20, size=32, seed=4)
+    smiles, frowns = unseen[unseen_labels == 0], unseen[unseen_labels == 1]
     judged_smile = latent.target_rates(images, labels, 1, 0, [smiles, frowns])
     assert judged_smile[0] > 0.9 and judged_smile[1] < 0.1
 
