@@ -42,6 +42,8 @@ UNIT_RANGE = (0.0, 1.0)
 # --- masks --------------------------------------------------------------------------------------------
 def read_mask(path, size):
     """A user mask image: white (> 127) pixels are the hole; it must be ``size`` x ``size``."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"mask image not found: {path}")
     image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise ValueError(f"cannot read mask image {path}")
@@ -120,6 +122,8 @@ def latent_optimisation(gan, images, holes, steps=300, lr=0.05, weight=1e-3, see
     The loss is summed over the images (each z only affects its own term). Returns the pasted
     images and the masked error ``mean over known pixels of (G(z) - x)²`` (in [0, 1] units) per step.
     """
+    if steps < 1:
+        raise ValueError(f"latent optimisation needs at least one step, got {steps}")
     images, holes = check_images(images), np.asarray(holes, dtype=np.float32)
     lo, hi = gan.value_range
     target = mg.tensor(to_model_range(images, gan))
@@ -202,9 +206,11 @@ def register(subparsers):
     trained.add_model_options(parser, default_models="convae,vae,dcgan")
     parser.add_argument("--held-out", type=float, default=0.2,
                         help="fraction of the images kept out of training and scored (default 0.2)")
-    parser.add_argument("--latent-steps", type=int, default=300, help="Adam steps on z per image (default 300)")
+    parser.add_argument("--latent-steps", type=trained.positive_int, default=300,
+                        help="Adam steps on z per image (default 300)")
     parser.add_argument("--latent-weight", type=float, default=1e-3, help="λ of the ‖z‖² term (default 1e-3)")
-    parser.add_argument("--show", type=int, default=8, help="held-out faces in the picture (default 8)")
+    parser.add_argument("--show", type=trained.positive_int, default=8,
+                        help="held-out faces in the picture (default 8)")
     parser.add_argument("--out", default="runs/inpaint", help="output folder (default runs/inpaint)")
     parser.set_defaults(run=run_command)
 
@@ -221,7 +227,7 @@ def run_command(args):
     table = evaluation.markdown_table(["method", "PSNR in the hole (dB)", "SSIM in the hole"],
                                       [(name, s["psnr"], s["ssim"]) for name, s in scores.items()])
     os.makedirs(args.out, exist_ok=True)
-    shown = slice(0, max(args.show, 1))
+    shown = slice(0, args.show)
     save_comparison(os.path.join(args.out, "inpaint.png"),
                     {"original": held_out.images[shown], **{name: r[shown] for name, r in results.items()}},
                     title=f"held-out faces, mask: {os.path.basename(args.mask)}")

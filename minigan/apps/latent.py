@@ -50,6 +50,14 @@ def target_rates(images, labels, source, target, edited_sets):
     return [float(np.mean(judge.predict(hog_features(edited)) == target)) for edited in edited_sets]
 
 
+def parse_strengths(text):
+    """'0,0.5,1' -> array([0, 0.5, 1]); a clear ValueError for anything else."""
+    try:
+        return np.array([float(item) for item in text.split(",")], dtype=np.float32)
+    except ValueError:
+        raise ValueError(f"--strengths must be comma-separated numbers, got {text!r}") from None
+
+
 def register(subparsers):
     """Add ``minigan attribute``."""
     parser = subparsers.add_parser("attribute", help="add (mean latent of one label - another) to faces and decode")
@@ -59,7 +67,7 @@ def register(subparsers):
     trained.add_model_options(parser, default_models="convvae")
     parser.add_argument("--strengths", default="0,0.5,1,1.5,2",
                         help="multiples s of the vector (default 0,0.5,1,1.5,2)")
-    parser.add_argument("--n", type=int, default=6, help="faces to edit (default 6)")
+    parser.add_argument("--n", type=trained.positive_int, default=6, help="edited faces in the picture (default 6)")
     parser.add_argument("--out", default="runs/attribute.png", help="output picture (default runs/attribute.png)")
     parser.set_defaults(run=run_command)
 
@@ -68,6 +76,7 @@ def run_command(args):
     """``minigan attribute``: every ``--source`` face edited at each strength; a grid of the first ``--n``
     (the original, then each strength) and, on stdout, per strength, the fraction of all edited faces
     that a HOG classifier judges to be ``--target``."""
+    strengths = parse_strengths(args.strengths)
     data = load_labelled_folder(args.folder, args.image_size)
     source, target = class_index(data.classes, args.source), class_index(data.classes, args.target)
     models = trained.obtain_models(data.images, trained.model_kinds(args.models), args.checkpoint, args.steps,
@@ -76,11 +85,10 @@ def run_command(args):
     if len(encoders) != 1:
         raise ValueError(f"attribute arithmetic needs exactly one AE/VAE, got {', '.join(models) or 'none'}")
     model = next(iter(encoders.values()))
-    strengths = np.array([float(s) for s in args.strengths.split(",")], dtype=np.float32)
     vector = attribute_vector(model, data.images, data.labels, source, target)
     faces = data.images[data.labels == source]
     edited = apply_attribute(model, faces, vector, strengths).reshape(len(faces), len(strengths), *faces.shape[1:])
-    shown = slice(0, max(args.n, 1))
+    shown = slice(0, args.n)
     columns = {"original": faces[shown], **{f"s = {s:g}": edited[shown, k] for k, s in enumerate(strengths)}}
     save_comparison(args.out, columns, title=f"{args.source} + s ({args.target} - {args.source})")
     rates = target_rates(data.images, data.labels, source, target, [edited[:, k] for k in range(len(strengths))])

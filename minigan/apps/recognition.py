@@ -253,7 +253,8 @@ def register(subparsers):
                         help="'lfw-subset' (face vs non-face, default) or a folder with one subfolder per person")
     parser.add_argument("--pairs", help="LFW pairs.txt for verification (with a folder in the LFW layout)")
     trained.add_model_options(parser, default_models="convae,vae,dcgan")
-    parser.add_argument("--center-crop", type=int, help="crop a central square of this size before resizing")
+    parser.add_argument("--center-crop", type=trained.positive_int,
+                        help="crop a central square of this size before resizing")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds of the linear probe (default 5)")
     parser.add_argument("--out", default="runs/recognition", help="output folder (default runs/recognition)")
     parser.set_defaults(run=run_command)
