@@ -128,7 +128,7 @@ def test_hog_recognises_faces_from_non_faces_far_above_chance(lfw):
 
 
 def test_identification_and_sampled_verification_on_a_people_folder(people_folder):
-    report = recognition.recognize_identities(str(people_folder), image_size=16)
+    report = recognition.recognize_identities(recognition.load_people(str(people_folder), 16))
     identified = report["identification"]
     assert identified["queries"] == 24
     assert identified["chance"] == pytest.approx(3 / 23)
@@ -149,7 +149,8 @@ def test_pairs_file_is_parsed_into_folds(tmp_path, people_folder):
     assert pairs[0] == ("Person_0", 1, "Person_0", 2, 0)
     assert pairs[2] == ("Person_0", 1, "Person_2", 1, 0)
     assert [p[4] for p in pairs] == [0, 0, 0, 0, 1, 1, 1, 1]
-    report = recognition.recognize_identities(str(people_folder), pairs_path=path, image_size=16)
+    pair_data = recognition.pairs_dataset(str(people_folder), path, 16)
+    report = recognition.recognize_identities(recognition.load_people(str(people_folder), 16), pair_data=pair_data)
     assert report["pairs"] == 8
     assert report["verification"]["pixels"]["auc"] > 0.75
 
@@ -162,6 +163,11 @@ def test_malformed_pairs_files_and_missing_images_are_clear_errors(tmp_path, peo
     missing = _write_pairs(tmp_path / "missing.txt", ["Person_0\t1\t9", "Person_0\t1\tPerson_1\t1"], "1")
     with pytest.raises(ValueError, match="missing"):
         recognition.pairs_dataset(str(people_folder), missing, 16)
+
+
+def test_identity_needs_more_than_one_person(people_folder):
+    with pytest.raises(ValueError, match="holds one person"):
+        recognition.load_people(str(people_folder / "Person_0"), 16)
 
 
 # --- inpainting -------------------------------------------------------------------------------------------

@@ -215,33 +215,37 @@ def save_roc_plot(path, curves, title):
 
 
 # --- the two experiments ------------------------------------------------------------------------------
-def recognize_faces(models=None, image_size=32, folds=5, seed=0):
-    """Face vs non-face on the embedded LFW subset; ``models`` maps a name to a trained model (or None)."""
-    data = load_lfw_subset(image_size, value_range=UNIT_RANGE, include_nonfaces=True)
+def load_people(folder, image_size=32, center_crop=None):
+    """A folder with one subfolder per person, grayscale in [0, 1]; at least two people."""
+    data = load_image_folder(folder, image_size, 1, UNIT_RANGE, center_crop)
+    if len(data.classes) < 2:
+        raise ValueError(f"{folder} holds one person ({data.classes[0]}); identity needs a subfolder per person")
+    return data
+
+
+def recognize_faces(data, models=None, folds=5, seed=0):
+    """Face vs non-face on ``data`` (the embedded LFW subset with non-faces); ``models``: name -> model."""
     results = face_vs_nonface(extract_all(data.images, models), data.labels, folds, seed)
     return {"task": "face-vs-nonface", "images": len(data), "folds": folds,
             "chance": evaluation.chance_accuracy(data.labels), "results": results}
 
 
-def recognize_identities(folder, models=None, pairs_path=None, image_size=32, center_crop=None, seed=0):
-    """Identification (leave-one-out 1-NN) on ``folder`` and verification on its pairs.
+def recognize_identities(data, models=None, pair_data=None, seed=0):
+    """Identification (leave-one-out 1-NN) on ``data`` (``load_people``) and verification on pairs.
 
-    The pairs are those of ``pairs_path`` (LFW ``pairs.txt``, image files named ``<name>_<i:04d>.jpg``)
-    when given, else ``sample_pairs`` of the folder's images.
+    ``pair_data`` is ``pairs_dataset(...)`` (the images and pairs of an LFW ``pairs.txt``); without it
+    the pairs are ``sample_pairs`` of ``data``.
     """
-    data = load_image_folder(folder, image_size, 1, UNIT_RANGE, center_crop)
-    if len(data.classes) < 2:
-        raise ValueError(f"{folder} holds one person ({data.classes[0]}); identity needs a subfolder per person")
     table = extract_all(data.images, models)
     identified = identification(table, data.labels)
-    if pairs_path is None:
+    if pair_data is None:
         pairs, pair_table = sample_pairs(data.labels, seed=seed), table
     else:
-        pair_images, pairs = pairs_dataset(folder, pairs_path, image_size, center_crop)
+        pair_images, pairs = pair_data
         pair_table = extract_all(pair_images, models)
     verified = verify_all(pair_table, pairs)
     return {"task": "identity", "images": len(data), "people": len(data.classes), "pairs": len(pairs[0]),
-            "pairs_source": pairs_path or "sampled", "identification": identified,
+            "pairs_source": "pairs file" if pair_data is not None else "sampled", "identification": identified,
             "verification": verified, "dims": {name: values.shape[1] for name, values in table.items()}}
 
 
@@ -264,22 +268,25 @@ def run_command(args):
     """``minigan recognize``: the table on stdout; recognition.json, recognition.md and roc.png in ``--out``."""
     if args.pairs and args.data == "lfw-subset":
         raise ValueError("--pairs needs --data FOLDER (a folder with one subfolder per person)")
-    if args.data == "lfw-subset":
-        images = load_lfw_subset(args.image_size, value_range=UNIT_RANGE, include_nonfaces=True).images
+    face_task = args.data == "lfw-subset"
+    if face_task:
+        data = load_lfw_subset(args.image_size, value_range=UNIT_RANGE, include_nonfaces=True)
     else:
-        images = load_image_folder(args.data, args.image_size, 1, UNIT_RANGE, args.center_crop).images
-    models = trained.obtain_models(images, trained.model_kinds(args.models), args.checkpoint, args.steps,
+        data = load_people(args.data, args.image_size, args.center_crop)
+    models = trained.obtain_models(data.images, trained.model_kinds(args.models), args.checkpoint, args.steps,
                                    args.seed)
-    if args.data == "lfw-subset":
-        report = recognize_faces(models, args.image_size, args.folds, args.seed)
+    if face_task:
+        report = recognize_faces(data, models, args.folds, args.seed)
         table = face_table(report["results"], report["chance"])
         curves = {name: (r["auc"], r["roc"]) for name, r in report["results"].items()}
         title = "face vs non-face (held-out probe scores)"
     else:
-        report = recognize_identities(args.data, models, args.pairs, args.image_size, args.center_crop, args.seed)
+        pair_data = pairs_dataset(args.data, args.pairs, args.image_size, args.center_crop) if args.pairs else None
+        report = recognize_identities(data, models, pair_data, args.seed)
         table = identity_table(report["identification"], report["verification"], report["dims"])
         curves = {name: (r["auc"], r["roc"]) for name, r in report["verification"].items()}
         title = f"verification ({report['pairs']} pairs, cosine similarity)"
+    report["pairs_file"] = args.pairs
     report["models"] = {"trained_steps": None if args.checkpoint else args.steps, "checkpoints": args.checkpoint,
                         "names": list(models)}
     os.makedirs(args.out, exist_ok=True)
