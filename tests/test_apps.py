@@ -288,11 +288,17 @@ def test_recognize_command_on_the_embedded_subset(tmp_path):
 def test_recognize_with_a_checkpoint_from_minigan_train(tmp_path, people_folder, capsys):
     run_training(make_config("ae", image_size=16, steps=2, batch_size=8, out=str(tmp_path / "ae"), progress=False,
                              hidden=[16], latent_dim=4))
+    run_training(make_config("dcgan", image_size=16, steps=2, batch_size=8, out=str(tmp_path / "dcgan"),
+                             progress=False, nz=4, ngf=4, ndf=4))
     checkpoint = tmp_path / "ae" / "checkpoint.npz"
-    assert run_cli("recognize", "--data", people_folder, "--checkpoint", checkpoint, "--image-size", "16",
+    assert run_cli("recognize", "--data", people_folder, "--checkpoint", checkpoint,
+                   "--checkpoint", tmp_path / "dcgan" / "checkpoint.npz", "--image-size", "16",
                    "--out", tmp_path / "rec") == 0
     report = json.loads((tmp_path / "rec" / "recognition.json").read_text())
-    assert report["identification"]["ae (code)"] > report["identification"]["chance"]
+    chance = report["identification"]["chance"]
+    assert report["identification"]["ae (code)"] > chance
+    assert report["identification"]["dcgan (D penultimate)"] > chance
+    assert report["dims"]["dcgan (D penultimate)"] == 8 * 4 * 4
     assert run_cli("recognize", "--checkpoint", checkpoint, "--image-size", "32", "--out", tmp_path / "x") == 1
     assert "--image-size 16" in capsys.readouterr().err
 
