@@ -118,6 +118,15 @@ def test_best_threshold_and_verification_on_known_scores():
     assert result["auc"] == pytest.approx(8 / 9)  # 8 of the 9 (same, different) score pairs are ordered
 
 
+def test_best_threshold_matches_a_brute_force_search_with_ties():
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 8, 60) / 8.0  # many ties
+    same = rng.random(60) < scores
+    _, accuracy = evaluation.best_threshold(scores, same)
+    candidates = np.concatenate([[-1.0], np.unique(scores) + 1e-9])
+    assert accuracy == pytest.approx(max(np.mean((scores > t) == same) for t in candidates))
+
+
 # --- recognition ------------------------------------------------------------------------------------------
 def test_hog_recognises_faces_from_non_faces_far_above_chance(lfw):
     table = {"hog": features.hog_features(lfw.images), "pixels": features.pixel_features(lfw.images)}
@@ -134,6 +143,23 @@ def test_identification_and_sampled_verification_on_a_people_folder(people_folde
     assert identified["chance"] == pytest.approx(3 / 23)
     assert identified["pixels"] > 0.8
     assert report["verification"]["pixels"]["auc"] > 0.75
+
+
+def test_sampled_pairs_are_balanced_and_valid_even_when_different_pairs_are_scarce():
+    labels = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    first, second, same, fold = recognition.sample_pairs(labels, folds=3)
+    assert same.sum() == 3 + 1 + 6 and (~same).sum() == 10
+    np.testing.assert_array_equal(labels[first] == labels[second], same)
+    assert set(fold) == {0, 1, 2} and np.all(first < second)
+    first, _, same, _ = recognition.sample_pairs(np.array([0] * 6 + [1]))  # 15 same, only 6 different exist
+    assert same.sum() == 15 and (~same).sum() == 6
+
+
+def test_nearest_other_in_chunks_matches_the_full_similarity_matrix():
+    unit = evaluation.unit_rows(np.random.default_rng(4).normal(size=(10, 5)))
+    full = unit @ unit.T
+    np.fill_diagonal(full, -np.inf)
+    np.testing.assert_array_equal(recognition.nearest_other(unit, chunk=3), full.argmax(axis=1))
 
 
 def _write_pairs(path, lines, header="2\t2"):

@@ -73,20 +73,34 @@ def chance_accuracy(labels):
     return float(counts.max() / counts.sum())
 
 
-def cosine_similarity_matrix(features):
-    """``S[i, j] = f_i·f_j / (|f_i| |f_j|)`` (a zero vector has similarity 0 with everything)."""
+def unit_rows(features):
+    """Each row divided by its Euclidean norm (zero rows stay zero)."""
     norms = np.linalg.norm(features, axis=1, keepdims=True)
-    unit = features / np.where(norms > 0, norms, 1.0)
-    return unit @ unit.T
+    return features / np.where(norms > 0, norms, 1.0)
 
 
 def best_threshold(scores, same):
-    """The threshold ``t`` maximising the accuracy of ``score > t`` on (scores, same); returns (t, accuracy)."""
-    order = np.sort(np.unique(scores))
-    candidates = np.concatenate([[order[0] - 1.0], (order[:-1] + order[1:]) / 2.0, [order[-1] + 1.0]])
-    accuracies = [np.mean((scores > t) == same) for t in candidates]
-    best = int(np.argmax(accuracies))
-    return float(candidates[best]), float(accuracies[best])
+    """The threshold ``t`` maximising the accuracy of ``score > t`` on (scores, same); returns (t, accuracy).
+
+    Sorted once: cutting after the k lowest scores, the accuracy is (negatives among the k lowest +
+    positives among the rest) / P; only cuts between two different scores are thresholds.
+    """
+    order = np.argsort(scores, kind="stable")
+    ordered, positive = np.asarray(scores, float)[order], np.asarray(same, bool)[order]
+    negatives_below = np.concatenate([[0], np.cumsum(~positive)])
+    positives_above = positive.sum() - np.concatenate([[0], np.cumsum(positive)])
+    accuracy = (negatives_below + positives_above) / len(ordered)
+    cut = np.arange(len(ordered) + 1)
+    valid = (cut == 0) | (cut == len(ordered))
+    valid[1:-1] = ordered[:-1] < ordered[1:]
+    best = int(np.flatnonzero(valid)[np.argmax(accuracy[valid])])
+    if best == 0:
+        threshold = ordered[0] - 1.0
+    elif best == len(ordered):
+        threshold = ordered[-1] + 1.0
+    else:
+        threshold = (ordered[best - 1] + ordered[best]) / 2.0
+    return float(threshold), float(accuracy[best])
 
 
 def verification(scores, same, fold_of_pair):

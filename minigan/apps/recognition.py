@@ -14,6 +14,7 @@ discriminator's penultimate layer) turns each image into a vector, without label
 """
 
 import os
+from itertools import combinations
 
 import cv2
 import numpy as np
@@ -22,7 +23,6 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from minigan.apps import evaluation, features, trained
 from minigan.data import load_image_folder, load_lfw_subset
 
-BASE_EXTRACTORS = ("pixels", "pca", "hog")
 UNIT_RANGE = (0.0, 1.0)
 
 
@@ -73,28 +73,45 @@ def identification(features_by_name, labels):
     results = {"chance": float(np.mean((counts[labels][queries] - 1) / (len(labels) - 1))),
                "queries": int(queries.sum())}
     for name, values in features_by_name.items():
-        similarity = evaluation.cosine_similarity_matrix(values)
-        np.fill_diagonal(similarity, -np.inf)
-        nearest = similarity.argmax(axis=1)
+        nearest = nearest_other(evaluation.unit_rows(values))
         results[name] = float(np.mean(labels[nearest][queries] == labels[queries]))
     return results
 
 
-def sample_pairs(labels, folds=10, seed=0):
-    """Every same-person pair (i < j) plus as many random different-person pairs, each pair in a random fold.
+def nearest_other(unit, chunk=1024):
+    """For each row of ``unit`` (unit vectors), the index of the most cosine-similar *other* row,
+    computed ``chunk`` rows at a time so large folders never hold the full N x N matrix."""
+    nearest = np.empty(len(unit), dtype=np.int64)
+    for start in range(0, len(unit), chunk):
+        similarity = unit[start:start + chunk] @ unit.T
+        rows = np.arange(len(similarity))
+        similarity[rows, start + rows] = -np.inf
+        nearest[start:start + chunk] = similarity.argmax(axis=1)
+    return nearest
 
-    Returns ``(first, second, same, fold)`` arrays.
-    """
+
+def sample_pairs(labels, folds=10, max_same=3000, seed=0):
+    """Same-person pairs (all of them, or a random ``max_same``) plus as many random different-person
+    pairs, each pair in a random fold. Returns ``(first, second, same, fold)`` arrays."""
     labels = np.asarray(labels)
-    first, second = np.triu_indices(len(labels), k=1)
-    same = labels[first] == labels[second]
-    if not same.any() or same.all():
-        raise ValueError("verification needs people with two or more images and at least two people")
     rng = np.random.default_rng(seed)
-    different = np.flatnonzero(~same)
-    keep = np.concatenate([np.flatnonzero(same), rng.choice(different, min(same.sum(), len(different)), replace=False)])
-    fold = rng.permutation(len(keep)) % folds
-    return first[keep], second[keep], same[keep], fold
+    same_pairs = [pair for person in np.unique(labels)
+                  for pair in combinations(np.flatnonzero(labels == person), 2)]
+    if not same_pairs or len(np.unique(labels)) < 2:
+        raise ValueError("verification needs a person with two or more images and at least two people")
+    if len(same_pairs) > max_same:
+        same_pairs = [same_pairs[k] for k in rng.choice(len(same_pairs), max_same, replace=False)]
+    counts = np.unique(labels, return_counts=True)[1]
+    wanted = min(len(same_pairs), (len(labels) ** 2 - int(np.sum(counts ** 2))) // 2)
+    different = set()
+    while len(different) < wanted:
+        i, j = sorted(rng.choice(len(labels), 2, replace=False))
+        if labels[i] != labels[j]:
+            different.add((int(i), int(j)))
+    pairs = np.array(same_pairs + sorted(different))
+    same = np.arange(len(pairs)) < len(same_pairs)
+    fold = rng.permutation(len(pairs)) % folds
+    return pairs[:, 0], pairs[:, 1], same, fold
 
 
 def parse_pairs(path):
@@ -169,7 +186,7 @@ def verify_all(features_by_name, pairs):
     first, second, same, fold = pairs
     results = {}
     for name, values in features_by_name.items():
-        unit = values / np.maximum(np.linalg.norm(values, axis=1, keepdims=True), 1e-12)
+        unit = evaluation.unit_rows(values)
         scores = np.sum(unit[first] * unit[second], axis=1)
         results[name] = evaluation.verification(scores, same, fold)
     return results
