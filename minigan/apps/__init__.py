@@ -1,11 +1,7 @@
 """What the models are for: recognition from learned features, face repair (inpainting), linear probes
-of latents for expression/attributes, and latent-space arithmetic. Each module adds its subcommand
-to the ``minigan`` command through its ``register(subparsers)``."""
+of latents for expression/attributes, and latent-space arithmetic (``minigan recognize``, ``inpaint``,
+``probe``, ``attribute``; the argument definitions are in ``commands``)."""
 
+from minigan.apps.commands import register
 
-def register(subparsers):
-    """Add ``recognize``, ``inpaint``, ``probe`` and ``attribute`` to the ``minigan`` command."""
-    from minigan.apps import inpaint, latent, probe, recognition
-
-    for module in (recognition, inpaint, probe, latent):
-        module.register(subparsers)
+__all__ = ["register"]

@@ -29,12 +29,12 @@ from skimage.metrics import structural_similarity
 import minigan as mg
 from minigan import optim
 from minigan.apps import evaluation, trained
+from minigan.apps.commands import MASK_KINDS, model_kinds
 from minigan.apps.figures import save_comparison
 from minigan.apps.features import check_images, to_model_range
 from minigan.data import load_dataset, to_unit_range
 from minigan.train.runner import reconstruct
 
-MASK_KINDS = ("center", "blocks", "left", "right")
 FILL = 0.5
 UNIT_RANGE = (0.0, 1.0)
 
@@ -197,30 +197,12 @@ def inpaint_all(models, images, holes, latent_steps=300, latent_weight=1e-3, see
 
 
 # --- command line -------------------------------------------------------------------------------------
-def register(subparsers):
-    """Add ``minigan inpaint``."""
-    parser = subparsers.add_parser("inpaint", help="repair masked faces: AE/VAE paste, GAN latent search, OpenCV")
-    parser.add_argument("--data", default="lfw-subset", help="'lfw-subset' (default) or a folder of face images")
-    parser.add_argument("--mask", default="center",
-                        help=f"{', '.join(MASK_KINDS)} (default center) or a mask image (white = hole)")
-    trained.add_model_options(parser, default_models="convae,vae,dcgan")
-    parser.add_argument("--held-out", type=float, default=0.2,
-                        help="fraction of the images kept out of training and scored (default 0.2)")
-    parser.add_argument("--latent-steps", type=trained.positive_int, default=300,
-                        help="Adam steps on z per image (default 300)")
-    parser.add_argument("--latent-weight", type=float, default=1e-3, help="λ of the ‖z‖² term (default 1e-3)")
-    parser.add_argument("--show", type=trained.positive_int, default=8,
-                        help="held-out faces in the picture (default 8)")
-    parser.add_argument("--out", default="runs/inpaint", help="output folder (default runs/inpaint)")
-    parser.set_defaults(run=run_command)
-
-
 def run_command(args):
     """``minigan inpaint``: inpaint.png, inpaint.json and inpaint.md in ``--out``; the table on stdout."""
     data = load_dataset(args.data, args.image_size, 1, UNIT_RANGE)
     held_out, training = data.split(args.held_out, seed=args.seed)
     holes = make_masks(args.mask, len(held_out), args.image_size, args.seed)
-    models = trained.obtain_models(training.images, trained.model_kinds(args.models), args.checkpoint, args.steps,
+    models = trained.obtain_models(training.images, model_kinds(args.models), args.checkpoint, args.steps,
                                    args.seed)
     results, curves = inpaint_all(models, held_out.images, holes, args.latent_steps, args.latent_weight, args.seed)
     scores = score(held_out.images, results, holes)

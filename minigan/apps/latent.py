@@ -13,6 +13,7 @@ between two codes are ``minigan interpolate`` (the training CLI).
 import numpy as np
 
 from minigan.apps import evaluation, trained
+from minigan.apps.commands import model_kinds
 from minigan.apps.features import encoder_features, hog_features
 from minigan.apps.figures import save_comparison
 from minigan.apps.probe import load_labelled_folder
@@ -58,20 +59,6 @@ def parse_strengths(text):
         raise ValueError(f"--strengths must be comma-separated numbers, got {text!r}") from None
 
 
-def register(subparsers):
-    """Add ``minigan attribute``."""
-    parser = subparsers.add_parser("attribute", help="add (mean latent of one label - another) to faces and decode")
-    parser.add_argument("folder", help="a folder with one subfolder of images per label")
-    parser.add_argument("--source", required=True, help="label the edited faces come from (e.g. frown)")
-    parser.add_argument("--target", required=True, help="label to move them towards (e.g. smile)")
-    trained.add_model_options(parser, default_models="convvae")
-    parser.add_argument("--strengths", default="0,0.5,1,1.5,2",
-                        help="multiples s of the vector (default 0,0.5,1,1.5,2)")
-    parser.add_argument("--n", type=trained.positive_int, default=6, help="edited faces in the picture (default 6)")
-    parser.add_argument("--out", default="runs/attribute.png", help="output picture (default runs/attribute.png)")
-    parser.set_defaults(run=run_command)
-
-
 def run_command(args):
     """``minigan attribute``: every ``--source`` face edited at each strength; a grid of the first ``--n``
     (the original, then each strength) and, on stdout, per strength, the fraction of all edited faces
@@ -79,7 +66,7 @@ def run_command(args):
     strengths = parse_strengths(args.strengths)
     data = load_labelled_folder(args.folder, args.image_size)
     source, target = class_index(data.classes, args.source), class_index(data.classes, args.target)
-    models = trained.obtain_models(data.images, trained.model_kinds(args.models), args.checkpoint, args.steps,
+    models = trained.obtain_models(data.images, model_kinds(args.models), args.checkpoint, args.steps,
                                    args.seed)
     encoders = {name: model for name, model in models.items() if not hasattr(model, "generator")}
     if len(encoders) != 1:

@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from minigan.apps import evaluation, trained
+from minigan.apps.commands import model_kinds
 from minigan.apps.recognition import extract_all
 from minigan.data import load_image_folder
 
@@ -78,20 +79,10 @@ def save_confusion_matrices(path, results, classes):
     plt.close(figure)
 
 
-def register(subparsers):
-    """Add ``minigan probe``."""
-    parser = subparsers.add_parser("probe", help="linear probe of VAE latents vs pixels, PCA, HOG on a labelled folder")
-    parser.add_argument("folder", help="a folder with one subfolder of images per class (e.g. smile/, frown/)")
-    trained.add_model_options(parser, default_models="convvae,vae")
-    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
-    parser.add_argument("--out", default="runs/probe", help="output folder (default runs/probe)")
-    parser.set_defaults(run=run_command)
-
-
 def run_command(args):
     """``minigan probe``: probe.json, probe.md and confusion.png in ``--out``; the table on stdout."""
     data = load_labelled_folder(args.folder, args.image_size)
-    models = trained.obtain_models(data.images, trained.model_kinds(args.models), args.checkpoint, args.steps,
+    models = trained.obtain_models(data.images, model_kinds(args.models), args.checkpoint, args.steps,
                                    args.seed)
     results = probe_features(extract_all(data.images, models), data.labels, args.folds, args.seed)
     chance = evaluation.chance_accuracy(data.labels)

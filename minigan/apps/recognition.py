@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from minigan.apps import evaluation, features, trained
+from minigan.apps.commands import model_kinds
 from minigan.data import load_image_folder, load_lfw_subset
 
 UNIT_RANGE = (0.0, 1.0)
@@ -267,20 +268,6 @@ def recognize_identities(data, models=None, pair_data=None, seed=0):
 
 
 # --- command line -------------------------------------------------------------------------------------
-def register(subparsers):
-    """Add ``minigan recognize``."""
-    parser = subparsers.add_parser("recognize", help="face/non-face and identity recognition from learned features")
-    parser.add_argument("--data", default="lfw-subset",
-                        help="'lfw-subset' (face vs non-face, default) or a folder with one subfolder per person")
-    parser.add_argument("--pairs", help="LFW pairs.txt for verification (with a folder in the LFW layout)")
-    trained.add_model_options(parser, default_models="convae,vae,dcgan")
-    parser.add_argument("--center-crop", type=trained.positive_int,
-                        help="crop a central square of this size before resizing")
-    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds of the linear probe (default 5)")
-    parser.add_argument("--out", default="runs/recognition", help="output folder (default runs/recognition)")
-    parser.set_defaults(run=run_command)
-
-
 def run_command(args):
     """``minigan recognize``: the table on stdout; recognition.json, recognition.md and roc.png in ``--out``."""
     if args.pairs and args.data == "lfw-subset":
@@ -290,7 +277,7 @@ def run_command(args):
         data = load_lfw_subset(args.image_size, value_range=UNIT_RANGE, include_nonfaces=True)
     else:
         data = load_people(args.data, args.image_size, args.center_crop)
-    models = trained.obtain_models(data.images, trained.model_kinds(args.models), args.checkpoint, args.steps,
+    models = trained.obtain_models(data.images, model_kinds(args.models), args.checkpoint, args.steps,
                                    args.seed)
     if face_task:
         report = recognize_faces(data, models, args.folds, args.seed)

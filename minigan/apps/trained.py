@@ -7,8 +7,6 @@ engineer's loop (``train_gan``, ``train_ae`` or ``train_vae``) on images kept in
 no files. A few hundred steps give useful features on 32x32 faces, not pretty samples.
 """
 
-import argparse
-
 import numpy as np
 
 from minigan.apps.features import check_images, to_model_range
@@ -79,29 +77,3 @@ def obtain_models(images, kinds=(), checkpoints=(), steps=300, seed=0):
             models[name] = model
         return models
     return {kind: train_quick(kind, images, steps, seed=seed) for kind in kinds}
-
-
-def positive_int(text):
-    """argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def add_model_options(parser, default_models):
-    """Options shared by the applications: which models (trained here, or checkpoints), size, steps, seed."""
-    parser.add_argument("--checkpoint", action="append", default=[],
-                        help="a checkpoint.npz from minigan train (repeatable); replaces --models")
-    parser.add_argument("--models", default=default_models,
-                        help=f"models to train here when no checkpoint is given, comma-separated, '' for none "
-                             f"(default {default_models})")
-    parser.add_argument("--steps", type=positive_int, default=300,
-                        help="training steps per model trained here (default 300)")
-    parser.add_argument("--image-size", type=positive_int, default=32, help="square image size (default 32)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of training, folds and pairs (default 0)")
-
-
-def model_kinds(text):
-    """'convae,vae' -> ('convae', 'vae')."""
-    return tuple(kind.strip() for kind in text.split(",") if kind.strip())
