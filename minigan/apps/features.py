@@ -60,7 +60,7 @@ def to_model_range(images, model):
 
 
 def _batched(function, images, batch=BATCH):
-    """``function`` (Tensor -> Tensor) applied in eval mode without gradients, batch by batch, as float64."""
+    """``function`` (Tensor -> Tensor) applied without gradients, batch by batch; rows flattened, float64."""
     rows = []
     with mg.no_grad():
         for start in range(0, len(images), batch):

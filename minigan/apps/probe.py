@@ -49,6 +49,7 @@ def load_labelled_folder(folder, image_size=32):
 
 
 def probe_table(results, chance):
+    """Markdown table: extractor, dimensions, probe accuracy (± std over folds), and the chance row."""
     rows = [(name, r["dims"], f"{r['accuracy']:.3f} ± {r['accuracy_std']:.3f}") for name, r in results.items()]
     rows.append(("chance (majority class)", "-", f"{chance:.3f}"))
     return evaluation.markdown_table(["features", "dims", "probe accuracy"], rows)
