@@ -36,6 +36,11 @@ def add_model_options(parser, default_models):
     parser.add_argument("--seed", type=int, default=0, help="seed of training, folds, pairs and masks (default 0)")
 
 
+def add_center_crop(parser):
+    parser.add_argument("--center-crop", type=positive_int,
+                        help="crop a central square of this size before resizing (e.g. 110 for 250x250 LFW images)")
+
+
 def runner(module):
     """``run(args)`` that imports ``minigan.apps.<module>`` and calls its ``run_command(args)``."""
     def run(args):
@@ -50,7 +55,7 @@ def add_recognize(subparsers):
                         help="'lfw-subset' (face vs non-face, default) or a folder with one subfolder per person")
     parser.add_argument("--pairs", help="LFW pairs.txt for verification (with a folder in the LFW layout)")
     add_model_options(parser, default_models="convae,vae,dcgan")
-    parser.add_argument("--center-crop", type=positive_int, help="crop a central square of this size before resizing")
+    add_center_crop(parser)
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds of the linear probe (default 5)")
     parser.add_argument("--out", default="runs/recognition", help="output folder (default runs/recognition)")
     parser.set_defaults(run=runner("recognition"))
@@ -59,6 +64,7 @@ def add_recognize(subparsers):
 def add_inpaint(subparsers):
     parser = subparsers.add_parser("inpaint", help="repair masked faces: AE/VAE paste, GAN latent search, OpenCV")
     parser.add_argument("--data", default="lfw-subset", help="'lfw-subset' (default) or a folder of face images")
+    add_center_crop(parser)
     parser.add_argument("--mask", default="center",
                         help=f"{', '.join(MASK_KINDS)} (default center) or a mask image (white = hole)")
     add_model_options(parser, default_models="convae,vae,dcgan")
