@@ -43,9 +43,13 @@ def folder_name(name):
 
 
 def run_all(args):
-    """Train every variant; returns name -> metrics."""
+    """Train every variant (or, with ``--reuse``, read the metrics of earlier runs); returns name -> metrics."""
     results = {}
     for name, (model, extra) in variants(args.steps, args.lr).items():
+        if args.reuse:
+            with open(os.path.join(args.out, folder_name(name), "metrics.json")) as file:
+                results[name] = json.load(file)
+            continue
         config = make_config(model, data=args.data, image_size=args.image_size, steps=args.steps,
                              batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
                              out=os.path.join(args.out, folder_name(name)), sample_every=args.steps,
@@ -83,6 +87,7 @@ def main(argv=None):
     parser.add_argument("--out", default=os.path.join("runs", "ablation"))
     parser.add_argument("--image", help="where to write the side-by-side picture (default OUT/ablation.png)")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="no training: redraw from the runs already in --out")
     args = parser.parse_args(argv)
 
     results = run_all(args)

@@ -61,14 +61,14 @@ def save_panels(path, panels, value_range=(-1.0, 1.0), nrow=8, title=None):
     if not panels:
         raise ValueError("no panels to draw")
     _prepare_folder(path)
-    figure, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6), squeeze=False)
+    figure, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.9), squeeze=False)
     for axis, (caption, images) in zip(axes[0], panels.items()):
         axis.imshow(image_grid(images, nrow=nrow, value_range=value_range), interpolation="nearest")
         axis.set_title(caption, fontsize=10)
         axis.axis("off")
     if title:
         figure.suptitle(title)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 0.92 if title else 1))
     figure.savefig(path, dpi=120)
     plt.close(figure)
 
