@@ -138,3 +138,18 @@ def test_memory_is_flat_over_steps():
 def test_memory_child_reports_growth():
     result = bench_train.memory_child("minigan", "dcgan32", quick=True, steps=1)
     assert result["peak_growth_mb"] >= 0 and math.isfinite(result["end_growth_mb"])
+
+
+def test_minigan_bench_command_runs_the_kernel_benchmark(tmp_path):
+    import argparse
+
+    from minigan.bench import register
+
+    parser = argparse.ArgumentParser(prog="minigan")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["bench", "kernels", "--quick", "--op", "relu", "--impl", "reference,numba",
+                              "--repeats", "1", "--out", str(tmp_path), "--no-plot"])
+    assert args.run(args) == 0
+    rows = json.loads((tmp_path / "bench_kernels.json").read_text())["rows"]
+    assert {(r["impl"], r["direction"]) for r in rows} == {
+        (i, d) for i in ("reference", "numba") for d in ("forward", "backward")}
