@@ -21,9 +21,6 @@ class VariationalAutoEncoder(AutoEncoder):
         h = self.encoder(x)
         return h[:, :self.latent_dim], h[:, self.latent_dim:]
 
-    def decode(self, z):
-        return self.decoder(z)
-
     def reparameterize(self, mu, logvar, eps):
         """``z = mu + exp(½ logvar) * eps``."""
         return mu + (logvar * 0.5).exp() * eps
