@@ -424,6 +424,7 @@ def run_benchmark(quick=False, ops=None, impl_names=None, cuda_sim=False, repeat
     paths and the list of failed checks."""
     repeats = repeats or (2 if quick else 5)
     min_sample = 0.0 if quick else 0.05
+    budget = None if quick else 4.0  # seconds per measurement: the slow loops get fewer samples
     env, ceilings = environment(), machine_ceilings(quick)
     impls, notes = available_impls(impl_names, cuda_sim)
     rows, failures = [], []
@@ -447,7 +448,8 @@ def run_benchmark(quick=False, ops=None, impl_names=None, cuda_sim=False, repeat
             row = dict(op=case.op, direction=case.direction, shape=case.shape, impl=impl.name, device=impl.device,
                        check="pass", relative_error=error)
             if not impl.correctness_only:
-                timing = measure(impl.prepare(case), repeats, warmup=1, min_sample=min_sample, sync=impl.sync)
+                timing = measure(impl.prepare(case), repeats, warmup=0, min_sample=min_sample, budget=budget,
+                                 sync=impl.sync)  # the check above was the warm-up (JIT, first-call setup)
                 row.update(ms=timing.median * 1e3, best_ms=timing.best * 1e3, calls_per_sample=timing.number)
                 row.update(_rates(case, timing.median, ceilings))
             case_rows.append(row)

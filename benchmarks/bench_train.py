@@ -232,7 +232,7 @@ def profile(model_name, quick=False, steps=3):
 
 
 PROFILE_COLUMNS = {
-    "op": [Column("name", "op"), Column("calls", "calls / step"), Column("forward_ms", "forward ms", "{:.2f}"),
+    "op": [Column("name", "op"), Column("calls", "calls / step (fwd + bwd)"), Column("forward_ms", "forward ms", "{:.2f}"),
            Column("backward_ms", "backward ms", "{:.2f}"), Column("pct_of_step", "% of step", "{:.1f}")],
     "kernel": [Column("name", "kernel"), Column("calls", "calls / step"), Column("total_ms", "ms", "{:.2f}"),
                Column("pct_of_step", "% of step", "{:.1f}")],

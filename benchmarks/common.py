@@ -32,11 +32,12 @@ class Timing:
     number: int
 
 
-def measure(fn, repeats=5, warmup=1, min_sample=0.0, sync=None):
+def measure(fn, repeats=5, warmup=1, min_sample=0.0, budget=None, sync=None):
     """Time ``fn()``: ``warmup`` untimed calls, then ``repeats`` samples of ``number`` calls each,
     ``number`` chosen so that one sample lasts at least ``min_sample`` seconds (short ops are
-    looped so the clock's resolution and the call overhead don't dominate). ``sync`` (e.g. a
-    CUDA stream synchronize) runs before the clock is read."""
+    looped so the clock's resolution and the call overhead don't dominate). With a ``budget``
+    (seconds), slow functions get fewer samples (at least one). ``sync`` (e.g. a CUDA stream
+    synchronize) runs before the clock is read."""
     sync = sync or (lambda: None)
 
     def sample(number):
@@ -50,6 +51,8 @@ def measure(fn, repeats=5, warmup=1, min_sample=0.0, sync=None):
         fn()
     sync()
     first = sample(1)
+    if budget is not None:
+        repeats = max(1, min(repeats, int(budget / max(first, 1e-9))))
     number = 1 if first >= min_sample else min(1000, math.ceil(min_sample / max(first, 1e-9)))
     samples = [first] if number == 1 else []
     samples += [sample(number) for _ in range(repeats - len(samples))]
