@@ -1,7 +1,7 @@
+// Relies on kernels/common.cuh being prepended (minigan.cuda_kernels.kernel_source): no #include.
 // Elementwise activations and their backward passes, CUDA C.
 //
-// Self-contained (no #include): CuPy compiles this file with NVRTC, which has no
-// system headers. Every kernel is a templated __device__ body plus two
+// Every kernel is a templated __device__ body plus two
 // extern "C" __global__ entry points, <name>_f32 and <name>_f64, stamped by
 // MG_FLOAT_KERNELS. Launch with any 1-D grid: the loops are grid-stride.
 //
@@ -9,28 +9,6 @@
 //   leaky_relu  y = x if x > 0 else slope * x       dx = dy * (1 if x > 0 else slope)
 //   tanh        y = tanh(x)                         dx = dy * (1 - y^2)      (takes y)
 //   sigmoid     y = 1 / (1 + exp(-x))               dx = dy * y * (1 - y)    (takes y)
-
-// Stamps the entry points NAME_f32 and NAME_f64: PARAMS is the parameter list written
-// with the placeholder type T (float, then double), CALL the templated body to run.
-#define MG_KERNEL_AS(SUFFIX, SCALAR, NAME, PARAMS, CALL)                    \
-    namespace NAME##_##SUFFIX##_scope {                                     \
-    typedef SCALAR T;                                                       \
-    extern "C" __global__ void NAME##_##SUFFIX PARAMS { CALL; }             \
-    }                                                                       \
-    using NAME##_##SUFFIX##_scope::NAME##_##SUFFIX;
-#define MG_FLOAT_KERNELS(NAME, PARAMS, CALL)                                \
-    MG_KERNEL_AS(f32, float, NAME, PARAMS, CALL)                            \
-    MG_KERNEL_AS(f64, double, NAME, PARAMS, CALL)
-
-// for (i = first index of this thread; i < n; i += all threads of the grid)
-#define MG_GRID_STRIDE_LOOP(i, n)                                              \
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); \
-         i += (long long)blockDim.x * gridDim.x)
-
-__device__ inline float mg_exp(float v) { return expf(v); }
-__device__ inline double mg_exp(double v) { return exp(v); }
-__device__ inline float mg_tanh(float v) { return tanhf(v); }
-__device__ inline double mg_tanh(double v) { return tanh(v); }
 
 template <typename T>
 __device__ void relu_forward(const T* x, T* y, long long n) {

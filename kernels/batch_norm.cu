@@ -1,7 +1,7 @@
+// Relies on kernels/common.cuh being prepended (minigan.cuda_kernels.kernel_source): no #include.
 // Batch normalisation, CUDA C.
 //
-// Self-contained (no #include): CuPy compiles this file with NVRTC, which has no
-// system headers. Float and double entry points <name>_f32 / <name>_f64 are stamped
+// Float and double entry points <name>_f32 / <name>_f64 are stamped
 // from templated bodies by MG_FLOAT_KERNELS.
 //
 // x is viewed as (N, C, L) (L = H*W for images, 1 for vectors); per channel c the
@@ -22,38 +22,6 @@
 // summing a strided slice of the channel and the block adding those in a shared-memory
 // tree; they need blockDim.x == MG_BLOCK (a power of two). The other kernels are
 // elementwise with grid-stride loops.
-
-#define MG_BLOCK 256
-
-#define MG_KERNEL_AS(SUFFIX, SCALAR, NAME, PARAMS, CALL)                    \
-    namespace NAME##_##SUFFIX##_scope {                                     \
-    typedef SCALAR T;                                                       \
-    extern "C" __global__ void NAME##_##SUFFIX PARAMS { CALL; }             \
-    }                                                                       \
-    using NAME##_##SUFFIX##_scope::NAME##_##SUFFIX;
-#define MG_FLOAT_KERNELS(NAME, PARAMS, CALL)                                \
-    MG_KERNEL_AS(f32, float, NAME, PARAMS, CALL)                            \
-    MG_KERNEL_AS(f64, double, NAME, PARAMS, CALL)
-
-#define MG_GRID_STRIDE_LOOP(i, n)                                              \
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); \
-         i += (long long)blockDim.x * gridDim.x)
-
-__device__ inline float mg_sqrt(float v) { return sqrtf(v); }
-__device__ inline double mg_sqrt(double v) { return sqrt(v); }
-
-template <typename T>
-__device__ T block_sum(T v, T* shared) {
-    shared[threadIdx.x] = v;
-    __syncthreads();
-    for (unsigned int half = blockDim.x / 2; half > 0; half /= 2) {
-        if (threadIdx.x < half) shared[threadIdx.x] += shared[threadIdx.x + half];
-        __syncthreads();
-    }
-    T total = shared[0];
-    __syncthreads();
-    return total;
-}
 
 // Flat index of the j-th of the M = N*L values of channel c in x (N, C, L).
 __device__ inline long long channel_element(long long j, int c, int C, long long L) {

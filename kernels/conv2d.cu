@@ -1,7 +1,7 @@
+// Relies on kernels/common.cuh being prepended (minigan.cuda_kernels.kernel_source): no #include.
 // 2-D convolution (cross-correlation, as in PyTorch), CUDA C.
 //
-// Self-contained (no #include): CuPy compiles this file with NVRTC, which has no
-// system headers. Float and double entry points <name>_f32 / <name>_f64 are stamped
+// Float and double entry points <name>_f32 / <name>_f64 are stamped
 // from templated bodies by MG_FLOAT_KERNELS.
 //
 // Shapes: x (N, C, H, W), weight (O, C, kH, kW), y (N, O, Ho, Wo), with
@@ -25,22 +25,6 @@
 // conv_transpose2d has no kernels of its own: it is the adjoint of conv2d and reuses
 // these (its forward is conv2d's backward-data, and vice versa).
 
-#define MG_BLOCK 256  // blockDim.x of conv2d_backward_weight_direct (a power of two)
-
-#define MG_KERNEL_AS(SUFFIX, SCALAR, NAME, PARAMS, CALL)                    \
-    namespace NAME##_##SUFFIX##_scope {                                     \
-    typedef SCALAR T;                                                       \
-    extern "C" __global__ void NAME##_##SUFFIX PARAMS { CALL; }             \
-    }                                                                       \
-    using NAME##_##SUFFIX##_scope::NAME##_##SUFFIX;
-#define MG_FLOAT_KERNELS(NAME, PARAMS, CALL)                                \
-    MG_KERNEL_AS(f32, float, NAME, PARAMS, CALL)                            \
-    MG_KERNEL_AS(f64, double, NAME, PARAMS, CALL)
-
-#define MG_GRID_STRIDE_LOOP(i, n)                                              \
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); \
-         i += (long long)blockDim.x * gridDim.x)
-
 // Every conv kernel takes the same geometry arguments, in this order.
 #define MG_CONV_PARAMS                                                             \
     long long N, int C, int H, int W, int O, int kH, int kW, int Ho, int Wo, int sH, \
@@ -61,19 +45,6 @@ __device__ inline bool output_of(int h, int k, int s, int p, int d, int out, int
     if (num < 0 || num % s != 0) return false;
     *o = num / s;
     return *o < out;
-}
-
-template <typename T>
-__device__ T block_sum(T v, T* shared) {
-    shared[threadIdx.x] = v;
-    __syncthreads();
-    for (unsigned int half = blockDim.x / 2; half > 0; half /= 2) {
-        if (threadIdx.x < half) shared[threadIdx.x] += shared[threadIdx.x + half];
-        __syncthreads();
-    }
-    T total = shared[0];
-    __syncthreads();
-    return total;
 }
 
 // col[n, (c*kH + kh)*kW + kw, oh*Wo + ow] = x[n, c, oh*sH - pH + kh*dH, ow*sW - pW + kw*dW]

@@ -1,7 +1,7 @@
+// Relies on kernels/common.cuh being prepended (minigan.cuda_kernels.kernel_source): no #include.
 // Losses (binary cross-entropy, BCE with logits, squared error, Gaussian KL), CUDA C.
 //
-// Self-contained (no #include): CuPy compiles this file with NVRTC, which has no
-// system headers. Float and double entry points <name>_f32 / <name>_f64 are stamped
+// Float and double entry points <name>_f32 / <name>_f64 are stamped
 // from templated bodies by MG_FLOAT_KERNELS.
 //
 // Each loss is a struct with the elementwise loss l(a, b) and its partial
@@ -25,48 +25,6 @@
 // `divisor`; grad_a = g * dl/da (and grad_logvar = g * dl/dlv for kl_normal).
 //
 // The reduction kernels need blockDim.x == MG_BLOCK (a power of two).
-
-#define MG_BLOCK 256
-
-// Stamps the entry points NAME_f32 and NAME_f64: PARAMS is the parameter list written
-// with the placeholder type T (float, then double), CALL the templated body to run.
-#define MG_KERNEL_AS(SUFFIX, SCALAR, NAME, PARAMS, CALL)                    \
-    namespace NAME##_##SUFFIX##_scope {                                     \
-    typedef SCALAR T;                                                       \
-    extern "C" __global__ void NAME##_##SUFFIX PARAMS { CALL; }             \
-    }                                                                       \
-    using NAME##_##SUFFIX##_scope::NAME##_##SUFFIX;
-#define MG_FLOAT_KERNELS(NAME, PARAMS, CALL)                                \
-    MG_KERNEL_AS(f32, float, NAME, PARAMS, CALL)                            \
-    MG_KERNEL_AS(f64, double, NAME, PARAMS, CALL)
-
-#define MG_GRID_STRIDE_LOOP(i, n)                                              \
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); \
-         i += (long long)blockDim.x * gridDim.x)
-
-__device__ inline float mg_exp(float v) { return expf(v); }
-__device__ inline double mg_exp(double v) { return exp(v); }
-__device__ inline float mg_log(float v) { return logf(v); }
-__device__ inline double mg_log(double v) { return log(v); }
-__device__ inline float mg_log1p(float v) { return log1pf(v); }
-__device__ inline double mg_log1p(double v) { return log1p(v); }
-
-template <typename T>
-__device__ inline T mg_max(T a, T b) { return a > b ? a : b; }
-
-// Sum of v over the block; every thread gets the result. `shared` holds MG_BLOCK values.
-template <typename T>
-__device__ T block_sum(T v, T* shared) {
-    shared[threadIdx.x] = v;
-    __syncthreads();
-    for (unsigned int half = blockDim.x / 2; half > 0; half /= 2) {
-        if (threadIdx.x < half) shared[threadIdx.x] += shared[threadIdx.x + half];
-        __syncthreads();
-    }
-    T total = shared[0];
-    __syncthreads();
-    return total;
-}
 
 struct BceLoss {
     template <typename T> __device__ static T value(T p, T t) {

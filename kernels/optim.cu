@@ -1,7 +1,7 @@
+// Relies on kernels/common.cuh being prepended (minigan.cuda_kernels.kernel_source): no #include.
 // Fused optimizer updates (in place), CUDA C. PyTorch's exact rules.
 //
-// Self-contained (no #include): CuPy compiles this file with NVRTC, which has no
-// system headers. Float and double entry points <name>_f32 / <name>_f64 are stamped
+// Float and double entry points <name>_f32 / <name>_f64 are stamped
 // from templated bodies by MG_FLOAT_KERNELS; loops are grid-stride.
 //
 // SGD:   d = g + wd*p
@@ -13,23 +13,6 @@
 //        p = p - step_size * (m / (sqrt(v) / sqrt_bc2 + eps))
 //        with step_size = lr / (1 - b1^step) and sqrt_bc2 = sqrt(1 - b2^step), computed
 //        once on the host. grad is never modified.
-
-#define MG_KERNEL_AS(SUFFIX, SCALAR, NAME, PARAMS, CALL)                    \
-    namespace NAME##_##SUFFIX##_scope {                                     \
-    typedef SCALAR T;                                                       \
-    extern "C" __global__ void NAME##_##SUFFIX PARAMS { CALL; }             \
-    }                                                                       \
-    using NAME##_##SUFFIX##_scope::NAME##_##SUFFIX;
-#define MG_FLOAT_KERNELS(NAME, PARAMS, CALL)                                \
-    MG_KERNEL_AS(f32, float, NAME, PARAMS, CALL)                            \
-    MG_KERNEL_AS(f64, double, NAME, PARAMS, CALL)
-
-#define MG_GRID_STRIDE_LOOP(i, n)                                              \
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); \
-         i += (long long)blockDim.x * gridDim.x)
-
-__device__ inline float mg_sqrt(float v) { return sqrtf(v); }
-__device__ inline double mg_sqrt(double v) { return sqrt(v); }
 
 // momentum_buf is null for plain SGD (momentum == 0).
 template <typename T>

@@ -1,7 +1,7 @@
+// Relies on kernels/common.cuh being prepended (minigan.cuda_kernels.kernel_source): no #include.
 // 2-D max pooling and max unpooling, CUDA C.
 //
-// Self-contained (no #include): CuPy compiles this file with NVRTC, which has no
-// system headers. Float and double entry points <name>_f32 / <name>_f64 are stamped
+// Float and double entry points <name>_f32 / <name>_f64 are stamped
 // from templated bodies by MG_FLOAT_KERNELS. All loops are grid-stride over flat
 // indices (long long); index arrays are int64 (long long).
 //
@@ -15,20 +15,6 @@
 // Backward of max_pool2d scatter-ADDS grad_y at the indices (windows overlap when
 // stride < kernel); max_unpool2d writes x at the indices into zeros (forward) and
 // gathers grad_y at the indices (backward).
-
-#define MG_KERNEL_AS(SUFFIX, SCALAR, NAME, PARAMS, CALL)                    \
-    namespace NAME##_##SUFFIX##_scope {                                     \
-    typedef SCALAR T;                                                       \
-    extern "C" __global__ void NAME##_##SUFFIX PARAMS { CALL; }             \
-    }                                                                       \
-    using NAME##_##SUFFIX##_scope::NAME##_##SUFFIX;
-#define MG_FLOAT_KERNELS(NAME, PARAMS, CALL)                                \
-    MG_KERNEL_AS(f32, float, NAME, PARAMS, CALL)                            \
-    MG_KERNEL_AS(f64, double, NAME, PARAMS, CALL)
-
-#define MG_GRID_STRIDE_LOOP(i, n)                                              \
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); \
-         i += (long long)blockDim.x * gridDim.x)
 
 // One thread per output element; x (planes, H, W), y and indices (planes, Ho, Wo).
 template <typename T>

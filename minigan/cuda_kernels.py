@@ -59,9 +59,31 @@ def kernel_path(name):
     return importlib.resources.files("minigan.kernels").joinpath(f"{name}.cu")
 
 
+COMMON_HEADER = "common.cuh"
+"""The helpers every kernels/*.cu file relies on (MG_FLOAT_KERNELS, MG_GRID_STRIDE_LOOP,
+block_sum, ...), prepended to each by kernel_source."""
+
+
+def _line_directive(path):
+    """``#line 1 "<path>"``: what follows is reported as line 1 of ``path``."""
+    quoted = str(path).replace("\\", "\\\\").replace('"', '\\"')
+    return f'#line 1 "{quoted}"\n'
+
+
 def kernel_source(name):
-    """The CUDA C text of ``kernels/<name>.cu``."""
-    return kernel_path(name).read_text()
+    """The CUDA C text compiled for ``kernels/<name>.cu``: ``kernels/common.cuh``, then the
+    .cu file itself after a ``#line 1 "<its path>"``.
+
+    NVRTC has no include path to this package, so the shared helpers cannot be ``#include``d;
+    they are pasted in front instead. The ``#line`` directives keep compiler errors and the
+    CUDA host harness's sanitizer reports pointing at the right file (common.cuh or the .cu)
+    and line.
+    """
+    common = importlib.resources.files("minigan.kernels").joinpath(COMMON_HEADER)
+    path = kernel_path(name)
+    text = path.read_text()
+    return (_line_directive(common) + common.read_text().rstrip("\n") + "\n"
+            + _line_directive(path) + text)
 
 
 @functools.lru_cache(maxsize=None)

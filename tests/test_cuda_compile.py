@@ -7,6 +7,10 @@
 (b) nvcc -Werror all-warnings, a second opinion, where nvcc is on PATH.
 (c) No #include: NVRTC has no system headers, and nvcc would hide the problem.
 
+What is compiled is exactly what CuPy gets: cuda_kernels.kernel_source(name), i.e.
+kernels/common.cuh followed by `#line 1 "<path of kernels/<name>.cu>"` and the .cu file; the
+#line directives must keep errors pointing at the right file and line (checked too).
+
 Every kernel the kernel set launches (cuda_kernels.KERNELS) must be in the compiled code as
 <name>_f32 and <name>_f64.
 """
@@ -14,6 +18,7 @@ Every kernel the kernel set launches (cuda_kernels.KERNELS) must be in the compi
 import importlib.resources
 import os
 import re
+import shlex
 import shutil
 import subprocess
 
@@ -23,6 +28,11 @@ from minigan import cuda_kernels
 
 ARCHS = ("70", "80", "90")
 SOURCES = tuple(cuda_kernels.KERNELS)
+COMMON = cuda_kernels.COMMON_HEADER
+
+
+def _package_file(name):
+    return importlib.resources.files("minigan.kernels").joinpath(name)
 
 
 def _expected_symbols(source):
@@ -65,7 +75,7 @@ def test_nvrtc_compiles_every_kernel(nvrtc, source, arch):
         except nvrtc.NVRTCError:
             pytest.fail(f"NVRTC rejects {filename} for sm_{arch}:\n{nvrtc.getProgramLog(program)}")
         log = nvrtc.getProgramLog(program)
-        assert not re.search(rf"{re.escape(filename)}.*warning", log), log
+        assert not re.search(rf"({re.escape(filename)}|{re.escape(COMMON)}).*warning", log), log
         cubin = nvrtc.getCUBIN(program)
     finally:
         nvrtc.destroyProgram(program)
@@ -77,7 +87,7 @@ def test_nvcc_compiles_without_warnings(source, tmp_path):
     nvcc = shutil.which("nvcc")
     if nvcc is None:
         pytest.skip("nvcc is not on PATH")
-    cu = tmp_path / f"{source}.cu"  # the text the kernel set reads from the package
+    cu = tmp_path / f"{source}.cu"  # the text the kernel set hands to CuPy (common.cuh + .cu)
     cu.write_text(cuda_kernels.kernel_source(source))
     cubin = tmp_path / f"{source}.cubin"
     result = subprocess.run([nvcc, "--cubin", "-arch=sm_80", "-Werror", "all-warnings",
@@ -86,11 +96,59 @@ def test_nvcc_compiles_without_warnings(source, tmp_path):
     assert _missing_symbols(cubin.read_bytes(), source) == []
 
 
-@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("source", SOURCES + (COMMON,))
 def test_sources_include_nothing(source):
-    text = cuda_kernels.kernel_source(source)
+    if source == COMMON:
+        text = _package_file(COMMON).read_text()
+    else:
+        text = cuda_kernels.kernel_source(source)  # common.cuh + the .cu file
     assert not re.search(r"^\s*#\s*include\b", text, re.MULTILINE), \
-        f"{source}.cu has an #include; NVRTC has no system headers"
+        f"{source} has an #include; NVRTC has no system headers"
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_kernel_source_is_common_header_then_the_file(source):
+    """common.cuh, then `#line 1 "<.cu path>"` and the .cu text unchanged; the helpers
+    live in common.cuh only."""
+    common = _package_file(COMMON).read_text()
+    own = cuda_kernels.kernel_path(source).read_text()
+    text = cuda_kernels.kernel_source(source)
+    directive = f'#line 1 "{cuda_kernels.kernel_path(source)}"\n'
+    assert text.endswith(directive + own)
+    assert common.strip() in text[:-len(directive + own)]
+    assert own.startswith("// Relies on kernels/common.cuh being prepended")
+    for helper in ("#define MG_KERNEL_AS", "#define MG_FLOAT_KERNELS", "#define MG_GRID_STRIDE_LOOP",
+                   "#define MG_BLOCK", "block_sum(T v"):
+        assert helper in common and helper not in own, (source, helper)
+
+
+def _with_error_at_end(source):
+    """kernel_source(source) with a syntax error on the line after the .cu file's last line;
+    returns the text and that line's number in the .cu file."""
+    own = cuda_kernels.kernel_path(source).read_text()
+    return cuda_kernels.kernel_source(source) + "this_is_not_cuda;\n", own.count("\n") + 1
+
+
+def test_nvrtc_errors_name_the_cu_file_and_line(nvrtc):
+    text, line = _with_error_at_end("optim")
+    program = nvrtc.createProgram(text, "optim.cu", [], [])
+    try:
+        with pytest.raises(nvrtc.NVRTCError):
+            nvrtc.compileProgram(program, _cupy_options("80"))
+        log = nvrtc.getProgramLog(program)
+    finally:
+        nvrtc.destroyProgram(program)
+    assert f"{cuda_kernels.kernel_path('optim')}({line}): error" in log, log
+
+
+def test_cuda_host_errors_name_the_cu_file_and_line():
+    if shutil.which(shlex.split(os.environ.get("CXX", "g++"))[0]) is None:
+        pytest.skip("no C++ compiler for the CUDA host harness")
+    from minigan import cuda_host
+    text, line = _with_error_at_end("optim")
+    path = str(cuda_kernels.kernel_path("optim"))
+    with pytest.raises(cuda_host.CudaHostError, match=re.escape(f"{path}:{line}:")):
+        cuda_host.RawModule(code=text, source_name=path, options=cuda_kernels.NVRTC_OPTIONS)
 
 
 def test_every_cu_file_is_a_kernel_source():
