@@ -133,6 +133,8 @@ def environment():
     """Everything that decides the numbers: CPU, thread counts, BLAS and its core type, versions."""
     import numba
 
+    import minigan.kernels  # noqa: F401  (sets OMP_WAIT_POLICY=PASSIVE unless the user chose one)
+
     env = {
         "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu_model": _cpu_model(),
@@ -145,6 +147,7 @@ def environment():
         "numba_threads": numba.get_num_threads(),
         "blas": _blas_libraries(),
         "openblas_env": openblas_environment(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "git_commit": _git_commit(),
     }
     try:
@@ -178,7 +181,9 @@ def environment_markdown(env, ceilings):
         f"1-min load average at start {env['load_average_1m']}",
         f"- BLAS: {blas}",
         f"- OPENBLAS_* environment: {openblas}",
-        f"- threads: numba {env['numba_threads']}, torch {env.get('torch_threads', '—')}",
+        f"- threads: numba {env['numba_threads']}, torch {env.get('torch_threads', '—')}; OMP_WAIT_POLICY="
+        f"{env['omp_wait_policy']} (minigan.kernels sets PASSIVE unless already set; torch's OpenMP, "
+        "loaded after it here, runs with it too)",
         f"- versions: python {env['python']}, numpy {env['numpy']}, numba {env['numba']}, torch {env['torch']}",
         f"- ceilings measured at the start of this run: GEMM {gemm}; copy {ceilings['copy_gbs']:.1f} GB/s "
         f"(read + write, {ceilings['copy_mb']} MB)",

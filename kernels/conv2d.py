@@ -25,6 +25,7 @@ Two paths with one signature each (see docs/kernel_api.md):
 """
 
 import contextlib
+import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -240,25 +241,38 @@ def _one_blas_thread():
 
 
 def _over_image_chunks(n_img, bytes_per_image, work):
-    """Call ``work(n0, n1)`` on chunks of images [n0, n1) of about CHUNK_BYTES each, the chunks
-    dealt out to ``numba.get_num_threads()`` threads (the caller is one); returns the results."""
+    """Call ``work(n0, n1)`` on chunks of images [n0, n1) of about CHUNK_BYTES each; returns the
+    results in chunk order. The calling thread and up to ``numba.get_num_threads() - 1`` workers
+    claim chunks one at a time, and the caller waits only for chunks already claimed: on a busy
+    machine a worker can take a scheduler time slice (tens of ms) to wake up, and the caller then
+    simply does the chunks itself."""
     threads = max(1, min(numba.get_num_threads(), n_img))
     size = max(1, min(-(-n_img // threads), CHUNK_BYTES // max(1, bytes_per_image)))
     chunks = [(n0, min(n_img, n0 + size)) for n0 in range(0, n_img, size)]
+    results, errors = [None] * len(chunks), []
+    claims, finished = itertools.count(), threading.Semaphore(0)
 
-    def run(share):
-        return [work(n0, n1) for n0, n1 in share]
+    def run():
+        while (index := next(claims)) < len(chunks):
+            try:
+                results[index] = work(*chunks[index])
+            except BaseException as exc:  # re-raised in the calling thread
+                errors.append(exc)
+            finally:
+                finished.release()
 
     with _one_blas_thread():
-        if threads == 1:
-            return run(chunks)
-        if _workers["size"] != threads - 1:
-            _workers.update(executor=ThreadPoolExecutor(threads - 1), size=threads - 1)
-        futures = [_workers["executor"].submit(run, chunks[t::threads]) for t in range(1, threads)]
-        results = run(chunks[0::threads])
-        for future in futures:
-            results += future.result()
-        return results
+        if threads > 1 and len(chunks) > 1:
+            if _workers["size"] != threads - 1:
+                _workers.update(executor=ThreadPoolExecutor(threads - 1), size=threads - 1)
+            for _ in range(threads - 1):
+                _workers["executor"].submit(run)
+        run()
+        for _ in chunks:
+            finished.acquire()
+    if errors:
+        raise errors[0]
+    return results
 
 
 # ----------------------------------------------------------------------------- the kernel API
