@@ -6,11 +6,23 @@ checkout of the repository (``python -m benchmarks.bench_kernels`` is the same t
 """
 
 import sys
+from pathlib import Path
+
+
+def _checkout_on_path():
+    """Put the repository root on sys.path: the parent of this package (an editable install)
+    or the working directory, whichever holds ``benchmarks/``."""
+    for root in (Path(__file__).resolve().parent.parent, Path.cwd()):
+        if (root / "benchmarks" / "bench_kernels.py").is_file():
+            if str(root) not in sys.path:
+                sys.path.insert(0, str(root))
+            return
 
 
 def register(subparsers):
     """Add the ``bench`` subcommand and its ``kernels`` and ``train`` subcommands."""
     parser = subparsers.add_parser("bench", help="benchmark the kernels or training steps against PyTorch")
+    _checkout_on_path()
     try:
         from benchmarks import bench_kernels, bench_train
     except ImportError as exc:

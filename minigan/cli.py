@@ -4,6 +4,7 @@
     minigan sample --checkpoint runs/dcgan/checkpoint.npz --n 64 --out grid.png   (or .npy)
     minigan reconstruct --checkpoint runs/convae/checkpoint.npz --out recon.png
     minigan interpolate --checkpoint runs/dcgan/checkpoint.npz --out walk.png
+    minigan bench kernels|train [--quick]   benchmarks vs PyTorch (from a repository checkout)
 
 Bad input ends with one line ``minigan: error: ...`` (exit status 2 for bad arguments, 1 for
 settings or files the run rejects), never a traceback.
@@ -17,6 +18,7 @@ import numpy as np
 
 from minigan import __version__
 from minigan.apps import register as _add_apps
+from minigan.bench import register as _add_bench
 
 MODEL_HELP = {
     "gan": "MLP GAN (fully connected G and D)",
@@ -233,6 +235,7 @@ def build_parser():
     _add_reconstruct(subparsers)
     _add_interpolate(subparsers)
     _add_apps(subparsers)
+    _add_bench(subparsers)
     return parser
 
 
