@@ -455,7 +455,8 @@ def run_benchmark(quick=False, ops=None, impl_names=None, cuda_sim=False, repeat
             case_rows.append(row)
         _add_torch_ratio(case_rows)
         rows += case_rows
-        print(f"  {case.label}: " + ", ".join(f"{r['impl']} {r.get('ms', 0):.3g} ms" for r in case_rows),
+        print(f"  {case.label}: " + ", ".join(f"{r['impl']} " + (f"{r['ms']:.3g} ms" if "ms" in r else "checked")
+                                              for r in case_rows),
               file=sys.stderr, flush=True)
     for impl in impls:
         if impl.missing:
@@ -474,7 +475,8 @@ def run_benchmark(quick=False, ops=None, impl_names=None, cuda_sim=False, repeat
 
 COLUMNS = [Column("op", "op"), Column("direction", "direction"), Column("shape", "shape"), Column("impl", "impl"),
            Column("ms", "median ms", "{:.3f}"), Column("gflops", "GFLOP/s", "{:.1f}"), Column("gbs", "GB/s", "{:.1f}"),
-           Column("ceiling_pct", "% ceiling", "{:.1f}"), Column("vs_torch", "× torch time", "{:.2f}")]
+           Column("ceiling_pct", "% ceiling", "{:.1f}"), Column("vs_torch", "× torch time", "{:.2f}"),
+           Column("check", "check")]
 
 
 def _rates(case, seconds, ceilings):

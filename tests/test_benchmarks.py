@@ -187,3 +187,14 @@ def test_conv_chunk_errors_reach_the_caller_and_blas_threads_are_restored():
     with pytest.raises(ValueError, match="chunk .* failed"):
         conv2d._over_image_chunks(64, 2 ** 20, fail)
     assert blas_threads() == before
+
+
+def test_cuda_sim_is_checked_not_timed(tmp_path):
+    paths, failures = bench_kernels.run_benchmark(quick=True, ops=["relu", "conv2d"], impl_names=["cuda-sim"],
+                                                  cuda_sim=True, repeats=1, out_dir=tmp_path, plot=False)
+    report = json.loads(paths["json"].read_text())
+    if not report["rows"]:
+        pytest.skip("cuda-sim unavailable here: " + "; ".join(report["notes"]))
+    assert failures == []
+    assert {r["impl"] for r in report["rows"]} == {"cuda-sim"}
+    assert all(r["check"] == "pass" and "ms" not in r for r in report["rows"])
