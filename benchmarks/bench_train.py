@@ -170,15 +170,51 @@ def time_interleaved(trainers, rounds, warmup=1):
     return seconds, ratios
 
 
-def run_benchmark(model_names=None, quick=False, rounds=None, with_torch=True, out_dir=DEFAULT_OUT, plot=True):
+def time_child(framework, model_name, quick, steps):
+    """In a child process: seconds of ``steps`` steps of one framework alone (after 1 warm-up step)."""
+    trainers = make_trainers(_specs(quick)[model_name], with_torch=framework == "torch")
+    trainer = trainers[framework]
+    trainer.step()
+    seconds = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        trainer.step()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def time_isolated(model_name, quick, rounds, with_torch):
+    """Like ``time_interleaved``, but each framework runs in fresh processes of its own, A/B/A/B
+    (order flipped every round, ``rounds`` processes each), so neither framework's thread pools
+    (both use OpenMP, and torch ships its own libgomp) run in the other's process. Each process
+    times 3 steps after a warm-up step; the per-round ratio compares the two processes' medians."""
+    names = ["minigan", "torch"] if with_torch else ["minigan"]
+    seconds, medians = {name: [] for name in names}, {name: [] for name in names}
+    for r in range(rounds):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            command = [sys.executable, "-m", "benchmarks.bench_train", "--child", name, "--model", model_name,
+                       "--steps", "3"] + (["--quick"] if quick else [])
+            result = subprocess.run(command, capture_output=True, text=True, check=True,
+                                    cwd=REPO_ROOT)
+            samples = json.loads(result.stdout.strip().splitlines()[-1])
+            seconds[name].extend(samples)
+            medians[name].append(statistics.median(samples))
+    ratios = [a / b for a, b in zip(medians["minigan"], medians.get("torch", []))]
+    return seconds, ratios
+
+
+def run_benchmark(model_names=None, quick=False, rounds=None, with_torch=True, out_dir=DEFAULT_OUT, plot=True,
+                  isolated=False):
     rounds = rounds or (2 if quick else 5)
     specs = _specs(quick)
     env, ceilings = environment(), machine_ceilings(quick)
     rows = []
     for name in model_names or list(specs):
         spec = specs[name]
-        trainers = make_trainers(spec, with_torch)
-        seconds, ratios = time_interleaved(trainers, rounds)
+        if isolated:
+            seconds, ratios = time_isolated(name, quick, rounds, with_torch)
+        else:
+            seconds, ratios = time_interleaved(make_trainers(spec, with_torch), rounds)
         for fw, samples in seconds.items():
             median = statistics.median(samples)
             rows.append(dict(model=name, batch=spec.batch, framework=fw, s_per_step=median, best_s=min(samples),
@@ -187,10 +223,15 @@ def run_benchmark(model_names=None, quick=False, rounds=None, with_torch=True, o
         print(f"  {name}: " + ", ".join(f"{r['framework']} {r['s_per_step']:.3g} s/step" for r in rows[-len(seconds):]),
               file=sys.stderr, flush=True)
     title = "minigan training steps vs PyTorch" + (" (quick smoke run: tiny models)" if quick else "")
-    notes = [f"- {rounds} timed steps per framework after 1 warm-up step, interleaved; × torch = median of the "
-             "per-round ratios minigan / torch (> 1: minigan slower)."]
+    if isolated:
+        notes = [f"- each framework in its own fresh processes, alternated A/B/A/B: {rounds} processes per "
+                 "framework, 3 timed steps each after 1 warm-up step; × torch = median of the per-round ratios "
+                 "of the processes' medians, minigan / torch (> 1: minigan slower)."]
+    else:
+        notes = [f"- {rounds} timed steps per framework after 1 warm-up step, interleaved in one process; × torch "
+                 "= median of the per-round ratios minigan / torch (> 1: minigan slower)."]
     paths = write_report(out_dir, "bench_train", title, env, ceilings, rows, COLUMNS, notes,
-                         extra=dict(quick=quick, rounds=rounds))
+                         extra=dict(quick=quick, rounds=rounds, isolated=isolated))
     if plot:
         groups = list(dict.fromkeys(r["model"] for r in rows))
         frameworks = list(dict.fromkeys(r["framework"] for r in rows))
@@ -341,6 +382,9 @@ def add_arguments(parser):
     parser.add_argument("--leak-steps", type=int, default=100, help="steps of the leak check (default 100)")
     parser.add_argument("--out", default=DEFAULT_OUT, help="directory for the md/json/csv/png results")
     parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument("--isolated", action="store_true",
+                        help="run each framework in fresh processes of its own (A/B/A/B) instead of in one process")
+    parser.add_argument("--child", choices=["minigan", "torch"], help=argparse.SUPPRESS)
     parser.set_defaults(run=main_from_args)
 
 
@@ -349,8 +393,12 @@ def main_from_args(args):
     unknown = set(names or ()) - set(_specs(False))
     if unknown:
         raise SystemExit(f"unknown model(s) {sorted(unknown)}; choose from {', '.join(_specs(False))}")
+    if args.child:  # one framework's timing for time_isolated, as JSON on the last line of stdout
+        print(json.dumps(time_child(args.child, names[0], args.quick, args.steps)))
+        return 0
     with_torch = not args.no_torch and _torch_installed()
-    paths = run_benchmark(names, args.quick, args.steps, with_torch, args.out, plot=not args.no_plot)
+    paths = run_benchmark(names, args.quick, args.steps, with_torch, args.out, plot=not args.no_plot,
+                          isolated=args.isolated)
     extra = {}
     if args.profile:
         extra["profile"] = {m: profile(m, args.quick) for m in names or ["dcgan64"]}

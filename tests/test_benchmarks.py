@@ -94,6 +94,16 @@ def test_train_benchmark_minigan_alone(tmp_path):
         assert _positive(row["s_per_step"]) and _positive(row["images_per_s"])
 
 
+def test_train_benchmark_isolated_runs_each_framework_in_its_own_processes(tmp_path):
+    pytest.importorskip("torch")
+    paths = bench_train.run_benchmark(["mlp_gan"], quick=True, rounds=2, out_dir=tmp_path, plot=False, isolated=True)
+    report = json.loads(paths["json"].read_text())
+    rows = {r["framework"]: r for r in report["rows"]}
+    assert set(rows) == {"minigan", "torch"} and report["isolated"] is True
+    assert rows["minigan"]["steps"] == rows["torch"]["steps"] == 2 * 3  # 2 processes x 3 timed steps
+    assert _positive(rows["minigan"]["vs_torch"]) and _positive(rows["torch"]["s_per_step"])
+
+
 def test_train_benchmark_against_torch(tmp_path):
     pytest.importorskip("torch")
     paths = bench_train.run_benchmark(None, quick=True, rounds=1, out_dir=tmp_path)
