@@ -80,3 +80,22 @@ def test_gpu_batch_norm_of_a_dcgan_sized_batch(gpu, cupy, dtype):
     for g, w in zip(got, want):
         rtol = sim_cases.RTOL[dtype]
         np.testing.assert_allclose(cupy.asnumpy(g), w, rtol=10 * rtol, atol=10 * rtol)
+
+
+@pytest.mark.parametrize("model", ["gan", "dcgan", "ae", "convae", "vae", "convvae"])
+def test_gpu_short_training_run_of_each_model_family_matches_cpu(cupy, tmp_path, model):
+    """A few steps of each model family on 'cuda' end with the weights the same run gets on 'cpu'."""
+    from minigan.checkpoint import load_checkpoint
+    from minigan.train.runner import make_config, run_training
+
+    def run(device):
+        out = tmp_path / device
+        run_training(make_config(model, steps=3, batch_size=8, image_size=16, ngf=4, ndf=4, nf=4, hidden=[16], nz=4,
+                                 latent_dim=3, n_eval=16, sample_every=3, checkpoint_every=3, out=str(out),
+                                 progress=False, device=device))
+        return load_checkpoint(str(out / "checkpoint.npz"))["model"]
+
+    cpu, gpu = run("cpu"), run("cuda")
+    for name, value in cpu.items():
+        assert np.all(np.isfinite(gpu[name])), name
+        np.testing.assert_allclose(gpu[name], value, rtol=1e-3, atol=1e-5, err_msg=name)
