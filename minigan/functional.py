@@ -13,7 +13,7 @@ import numpy as np
 
 from minigan.autograd import Function
 from minigan.backend import array_module, scatter_add
-from minigan.tensor import Tensor, is_scalar, tensor
+from minigan.tensor import Tensor, tensor
 
 REDUCTIONS = ("mean", "sum", "none")
 

@@ -4,8 +4,6 @@
 PyTorch). ``Tensor.grad`` is a Tensor or None. Operators dispatch to ``minigan.functional``.
 """
 
-import numbers
-
 import numpy as np
 
 from minigan import autograd, backend
@@ -327,6 +325,3 @@ def rand(*shape, dtype=float32, device="cpu", requires_grad=False, seed=None, ge
     values = _generator(seed, generator).random(_shape(shape)).astype(_as_dtype(dtype))
     return tensor(values, dtype=dtype, device=device, requires_grad=requires_grad)
 
-
-def is_scalar(value):
-    return isinstance(value, numbers.Number) and not isinstance(value, bool)
