@@ -296,11 +296,14 @@ class _Reshape(Function):
 
 
 def reshape(x, shape):
-    try:
-        np.empty(x.shape, dtype=np.bool_).reshape(shape)
-    except ValueError:
-        raise ValueError(f"reshape: cannot reshape tensor of shape {x.shape} into {tuple(shape)}") from None
-    return _Reshape.apply(x, shape=tuple(shape))
+    """x with a new shape of the same size; one entry may be -1 (inferred)."""
+    shape = tuple(int(n) for n in shape)
+    known = int(np.prod([n for n in shape if n != -1]))
+    inferred = shape.count(-1)
+    fits = (inferred == 0 and known == x.size) or (inferred == 1 and known > 0 and x.size % known == 0)
+    if not fits or any(n < -1 for n in shape):
+        raise ValueError(f"reshape: cannot reshape tensor of shape {x.shape} into {shape}")
+    return _Reshape.apply(x, shape=shape)
 
 
 class _Permute(Function):
