@@ -37,6 +37,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     for i in checked:
         if inputs[i].dtype != np.float64:
             raise TypeError(f"gradcheck: input {i} is {inputs[i].dtype.name}; finite differences need float64")
+        if not inputs[i].data.flags.c_contiguous:  # perturbations go through a flat view of the data
+            raise ValueError(f"gradcheck: input {i} (shape {inputs[i].shape}) is not contiguous; pass a copy")
         inputs[i].grad = None
 
     output = fn(*inputs)
