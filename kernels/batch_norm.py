@@ -16,6 +16,7 @@ coefficients are cast to x's dtype before the elementwise pass.
 import numpy as np
 from numba import njit, prange
 
+from minigan.kernels.parallel import launch
 from minigan.reference import batch_norm_update_running, check_dtype, check_same  # noqa: F401  (the O(C) running-stat update needs no kernel: re-exported)
 
 
@@ -79,7 +80,7 @@ def _affine(x, center, x_scale, shift, g=None, g_scale=None):
     cast = [np.asarray(v, dtype=x.dtype) for v in (center, x_scale, shift)]
     g_scale = np.zeros_like(cast[0]) if g_scale is None else g_scale.astype(x.dtype)
     out = np.empty_like(x)
-    _channel_affine(x if g is None else np.ascontiguousarray(g), g_scale, x, *cast, out)
+    launch(_channel_affine, x.size, x if g is None else np.ascontiguousarray(g), g_scale, x, *cast, out)
     return out
 
 
@@ -87,7 +88,7 @@ def batch_norm_forward_train(x, weight, bias, eps):
     """mean, var (biased) over (n, l); y = weight (x - mean) / sqrt(var + eps) + bias. Returns (y, mean, var)."""
     _check("batch_norm_forward_train", x, weight=weight, bias=bias)
     x = np.ascontiguousarray(x)
-    mean, var = _channel_stats(x)
+    mean, var = launch(_channel_stats, x.size, x)
     y = _affine(x, mean, weight / np.sqrt(var + eps), bias)
     return y, mean.astype(x.dtype), var.astype(x.dtype)
 
@@ -107,7 +108,7 @@ def batch_norm_backward_train(grad_y, x, mean, var, weight, eps):
     check_same("batch_norm_backward_train", grad_y=grad_y, x=x)
     x, grad_y = np.ascontiguousarray(x), np.ascontiguousarray(grad_y)
     m = x.shape[0] * x.shape[2]
-    sum_g, sum_gx = _channel_grad_sums(grad_y, x, mean)
+    sum_g, sum_gx = launch(_channel_grad_sums, x.size, grad_y, x, mean)
     inv_std = 1 / np.sqrt(var.astype(np.float64) + eps)
     grad_weight = sum_gx * inv_std
     g_scale = weight * inv_std
@@ -121,7 +122,7 @@ def batch_norm_backward_eval(grad_y, x, running_mean, running_var, weight, eps):
     _check("batch_norm_backward_eval", x, running_mean=running_mean, running_var=running_var, weight=weight)
     check_same("batch_norm_backward_eval", grad_y=grad_y, x=x)
     x, grad_y = np.ascontiguousarray(x), np.ascontiguousarray(grad_y)
-    sum_g, sum_gx = _channel_grad_sums(grad_y, x, running_mean)
+    sum_g, sum_gx = launch(_channel_grad_sums, x.size, grad_y, x, running_mean)
     inv_std = 1 / np.sqrt(running_var.astype(np.float64) + eps)
     zeros = np.zeros(x.shape[1])
     grad_x = _affine(x, running_mean, zeros, zeros, grad_y, weight * inv_std)

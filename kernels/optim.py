@@ -9,6 +9,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from minigan.kernels.parallel import launch
 from minigan.reference import check_same
 
 
@@ -56,7 +57,7 @@ def sgd_step(param, grad, momentum_buf, lr, momentum, weight_decay, first_step):
                                                    **buffers)
     buf = flat_buf[0] if flat_buf else flat_param[:0]
     t = param.dtype.type
-    _sgd_loop(flat_param, flat_grad, buf, t(lr), t(momentum), t(weight_decay), momentum != 0, bool(first_step))
+    launch(_sgd_loop, param.size, flat_param, flat_grad, buf, t(lr), t(momentum), t(weight_decay), momentum != 0, bool(first_step))
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):
@@ -69,5 +70,5 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, wei
     t = param.dtype.type
     step_size = lr / (1 - beta1 ** step)
     bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
-    _adam_loop(*flat, t(step_size), t(bias_correction2_sqrt), t(beta1), t(1 - beta1), t(beta2), t(1 - beta2),
+    launch(_adam_loop, param.size, *flat, t(step_size), t(bias_correction2_sqrt), t(beta1), t(1 - beta1), t(beta2), t(1 - beta2),
                t(eps), t(weight_decay))

@@ -10,6 +10,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from minigan.kernels.parallel import launch
 from minigan.reference import check_dtype, check_indices, pair, pool2d_output_hw
 
 
@@ -75,7 +76,7 @@ def _scatter_into_planes(op, name, values, indices, plane_hw, accumulate):
     plane_hw = pair(plane_hw)
     check_indices(op, indices, math.prod(plane_hw))
     out = np.zeros(values.shape[:2] + plane_hw, dtype=values.dtype)
-    _scatter(_planes(values), _planes(indices), _planes(out), accumulate)
+    launch(_scatter, out.size, _planes(values), _planes(indices), _planes(out), accumulate)
     return out
 
 
@@ -88,7 +89,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding):
     out_hw = pool2d_output_hw("max_pool2d_forward", x.shape[2:], kernel_size, stride, padding)
     y = np.empty(x.shape[:2] + out_hw, dtype=x.dtype)
     indices = np.empty(y.shape, dtype=np.int64)
-    _max_pool(np.ascontiguousarray(x), kernel_size, stride, padding, y, indices)
+    launch(_max_pool, x.size, np.ascontiguousarray(x), kernel_size, stride, padding, y, indices)
     return y, indices
 
 
@@ -108,5 +109,5 @@ def max_unpool2d_backward(grad_y, indices):
     _check_indexed(op, "grad_y", grad_y, indices, indices.shape[2:] if indices.ndim == 4 else (-1, -1))
     check_indices(op, indices, math.prod(grad_y.shape[2:]))
     grad_x = np.empty(indices.shape, dtype=grad_y.dtype)
-    _gather(_planes(grad_y), _planes(indices), _planes(grad_x))
+    launch(_gather, grad_x.size, _planes(grad_y), _planes(indices), _planes(grad_x))
     return grad_x

@@ -1,0 +1,25 @@
+"""When a parallel Numba loop is worth its threads.
+
+Waking Numba's worker threads costs tens of microseconds per call (more on a busy machine, where a
+worker may wait a scheduler time slice for its core), while a small elementwise pass takes a few
+microseconds on one core. `launch` therefore runs the jitted parallel loop on the calling thread
+alone when it touches fewer than `PARALLEL_MIN_ELEMENTS` elements; the loop and its results are the
+same either way (each iteration's arithmetic does not depend on the thread count).
+"""
+
+import numba
+
+PARALLEL_MIN_ELEMENTS = 2 ** 16   # 256 KB of float32: ~10-20 us on one core, about one thread wake-up
+
+
+def launch(loop, size, *args):
+    """``loop(*args)``, a ``@njit(parallel=True)`` function over ``size`` elements: on all of Numba's
+    threads when ``size >= PARALLEL_MIN_ELEMENTS``, otherwise on this thread only."""
+    if size >= PARALLEL_MIN_ELEMENTS:
+        return loop(*args)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return loop(*args)
+    finally:
+        numba.set_num_threads(threads)

@@ -1,0 +1,43 @@
+"""kernels.parallel.launch: small passes on the calling thread only, same results, thread count restored."""
+
+import numba
+import numpy as np
+import pytest
+
+from minigan.kernels import adam_step, batch_norm_forward_train, parallel
+
+
+def _adam_once(rng_seed):
+    rng = np.random.default_rng(rng_seed)
+    param, grad = rng.standard_normal((2, 7, 13), dtype=np.float32)
+    m, v = rng.standard_normal((7, 13), dtype=np.float32), rng.uniform(0.1, 1, (7, 13)).astype(np.float32)
+    adam_step(param, grad, m, v, 3, 1e-3, 0.5, 0.999, 1e-8, 0.01)
+    return param, m, v
+
+
+@pytest.mark.parametrize("threshold", [0, 2 ** 40])
+def test_serial_and_parallel_paths_agree_with_each_other(monkeypatch, threshold):
+    default = _adam_once(4)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_ELEMENTS", threshold)
+    for a, b in zip(_adam_once(4), default):
+        np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(5).standard_normal((3, 5, 11)).astype(np.float32)
+    y, mean, var = batch_norm_forward_train(x, np.ones(5, np.float32), np.zeros(5, np.float32), 1e-5)
+    np.testing.assert_allclose(mean, x.mean(axis=(0, 2)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(y.mean(axis=(0, 2)), 0, atol=1e-5)
+
+
+def test_small_pass_runs_on_one_thread_and_restores_the_count():
+    seen = []
+
+    def loop(values):
+        seen.append(numba.get_num_threads())
+        raise RuntimeError("boom")
+
+    before = numba.get_num_threads()
+    with pytest.raises(RuntimeError, match="boom"):
+        parallel.launch(loop, 10, None)
+    assert seen == [1]
+    assert numba.get_num_threads() == before
+    parallel.launch(lambda values: seen.append(numba.get_num_threads()), parallel.PARALLEL_MIN_ELEMENTS, None)
+    assert seen[-1] == before
