@@ -16,6 +16,7 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from minigan.kernels.parallel import launch
 from minigan.reference import check_dtype, check_same
 
 RELU, LEAKY_RELU, TANH, SIGMOID, TANH_VIA_EXP, SIGMOID_VIA_EXP = 0, 1, 2, 3, 4, 5
@@ -196,7 +197,7 @@ def _forward(op, kind, x, slope=0.0):
     check_dtype(op, x=x)
     x = np.ascontiguousarray(x)
     y = np.empty_like(x)
-    _forward_loop(kind, x.reshape(-1), x.dtype.type(slope), y.reshape(-1))
+    launch(_forward_loop, x.size, kind, x.reshape(-1), x.dtype.type(slope), y.reshape(-1))
     return y
 
 
@@ -204,7 +205,7 @@ def _backward(op, kind, grad_y, v, slope=0.0):
     check_same(op, grad_y=grad_y, v=v)
     grad_y, v = np.ascontiguousarray(grad_y), np.ascontiguousarray(v)
     grad_x = np.empty_like(v)
-    _backward_loop(kind, grad_y.reshape(-1), v.reshape(-1), v.dtype.type(slope), grad_x.reshape(-1))
+    launch(_backward_loop, v.size, kind, grad_y.reshape(-1), v.reshape(-1), v.dtype.type(slope), grad_x.reshape(-1))
     return grad_x
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from minigan.kernels.activations import exp_neg, log_pos, sigmoid, sigmoid_via_exp
+from minigan.kernels.parallel import launch
 from minigan.reference import check_reduction, check_same
 
 BCE, BCE_WITH_LOGITS, MSE, KL_NORMAL, KL_NORMAL_LOGVAR, BCE_WITH_LOGITS_VIA_EXP, BCE_VIA_LOG = 0, 1, 2, 3, 4, 5, 6
@@ -154,9 +155,9 @@ def _forward(op, kind, reduction, **inputs):
     a, b = inputs.values()
     if reduction == "none":
         out = np.empty(a.shape, dtype=a.dtype)
-        _loss_map(kind, _flat(a), _flat(b), out.reshape(-1))
+        launch(_loss_map, a.size, kind, _flat(a), _flat(b), out.reshape(-1))
         return out
-    total = _loss_total(kind, _flat(a), _flat(b))
+    total = launch(_loss_total, a.size, kind, _flat(a), _flat(b))
     return np.asarray(total / a.size if reduction == "mean" else total, dtype=a.dtype)
 
 
@@ -173,7 +174,7 @@ def _backward(op, kind, grad_out, reduction, **inputs):
     g_step = 1 if reduction == "none" else 0
     scale = 1 / a.size if reduction == "mean" else 1.0
     out = np.empty(a.shape, dtype=a.dtype)
-    _loss_grad_map(kind, _flat(grad_out), g_step, a.dtype.type(scale), _flat(a), _flat(b), out.reshape(-1))
+    launch(_loss_grad_map, a.size, kind, _flat(grad_out), g_step, a.dtype.type(scale), _flat(a), _flat(b), out.reshape(-1))
     return out
 
 

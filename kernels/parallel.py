@@ -3,8 +3,9 @@
 Waking Numba's worker threads costs tens of microseconds per call (more on a busy machine, where a
 worker may wait a scheduler time slice for its core), while a small elementwise pass takes a few
 microseconds on one core. `launch` therefore runs the jitted parallel loop on the calling thread
-alone when it touches fewer than `PARALLEL_MIN_ELEMENTS` elements; the loop and its results are the
-same either way (each iteration's arithmetic does not depend on the thread count).
+alone when it touches fewer than `PARALLEL_MIN_ELEMENTS` elements. Elementwise results are the same
+either way; float64 reductions (BN statistics, loss sums) may differ in the last bits, since their
+partial sums follow the thread count, but a given size always takes the same path, so runs repeat.
 """
 
 import numba
