@@ -12,7 +12,7 @@ Two paths with one signature each (see docs/kernel_api.md):
   shape `(n_chunk*Ho*Wo, kH*kW*C)`, is built from contiguous runs (a kernel row's kW*C floats
   when the dilation is 1) with no bounds tests. With the weight as `W_rows (O, kH*kW*C)` and
   `grad_y` as `(O, n_chunk*Ho*Wo)`, each pass is one matrix product per chunk: forward
-  `y = W_rows @ cols.T`, backward-data `grad_cols = grad_y.T @ W_rows` then col2im (scatter-add
+  `y = cols @ W_rows.T`, backward-data `grad_cols = grad_y.T @ W_rows` then col2im (scatter-add
   into `x_pad`'s layout), backward-weight `grad_W_rows = sum over chunks of grad_y @ cols`.
   Building the columns from NHWC runs took the D64-2 im2col from 1.5 ms to 0.5 ms a chunk.
 
@@ -43,31 +43,31 @@ from minigan.reference import check_conv2d, check_dtype, conv2d_output_hw, pair
 
 @njit(cache=True, nogil=True)
 def _to_padded_nhwc(x, padding, x_pad):
-    """x_pad[n, h + ph, w + pw, c] = x[n, c, h, w], zero in the padding border. Row by row, so the
-    rows being written stay in L1 while each channel's pixels are read in order."""
+    """x_pad[n, h + ph, w + pw, c] = x[n, c, h, w], zero in the padding border. Plane by plane:
+    reading x in order and scattering into the chunk's x_pad (which stays in L2) measured up to
+    2x faster than writing x_pad in order, whose reads jump a whole plane per channel."""
     n_img, channels, height, width = x.shape
-    _, height_pad, width_pad, _ = x_pad.shape
     ph, pw = padding
     for n in range(n_img):
-        for h in range(height_pad):
-            if not ph <= h < height + ph:
-                x_pad[n, h] = 0
-                continue
-            x_pad[n, h, :pw] = 0
-            x_pad[n, h, width + pw:] = 0
-            for c in range(channels):
+        x_pad[n, :ph] = 0
+        x_pad[n, height + ph:] = 0
+        x_pad[n, :, :pw] = 0
+        x_pad[n, :, width + pw:] = 0
+        for c in range(channels):
+            for h in range(height):
                 for w in range(width):
-                    x_pad[n, h, w + pw, c] = x[n, c, h - ph, w]
+                    x_pad[n, h + ph, w + pw, c] = x[n, c, h, w]
 
 
 @njit(cache=True, nogil=True)
 def _from_padded_nhwc(x_pad, padding, x):
-    """x[n, c, h, w] = x_pad[n, h + ph, w + pw, c]: the interior of a padded NHWC array, as NCHW."""
+    """x[n, c, h, w] = x_pad[n, h + ph, w + pw, c]: the interior of a padded NHWC array, as NCHW,
+    written plane by plane (the mirror of `_to_padded_nhwc`)."""
     n_img, channels, height, width = x.shape
     ph, pw = padding
     for n in range(n_img):
-        for h in range(height):
-            for c in range(channels):
+        for c in range(channels):
+            for h in range(height):
                 for w in range(width):
                     x[n, c, h, w] = x_pad[n, h + ph, w + pw, c]
 
@@ -124,14 +124,15 @@ def _col2im(cols, kernel_hw, stride, dilation, out_hw, grad_x_pad):
 
 
 @njit(cache=True, nogil=True)
-def _onp_to_nchw(y_onp, bias, y):
-    """y[n, o, :] = y_onp[o, n, :] + bias[o]: a chunk's GEMM result (O, n, Ho*Wo) into NCHW."""
+def _rows_to_nchw(y_rows, bias, y):
+    """y[n, o, k] = y_rows[n*Ho*Wo + k, o] + bias[o]: a chunk's GEMM result (one row per output
+    pixel) into NCHW, plane by plane."""
     n_img, out_c, length = y.shape
     for n in range(n_img):
         for o in range(out_c):
             b = bias[o]
             for k in range(length):
-                y[n, o, k] = y_onp[o, n, k] + b
+                y[n, o, k] = y_rows[n * length + k, o] + b
 
 
 @njit(cache=True, nogil=True)
@@ -349,7 +350,8 @@ def _chunk_onp(grad_y3, n0, n1):
 
 
 def conv2d_forward(x, weight, bias, stride, padding, dilation):
-    """Per chunk: y = W_rows (O, kH*kW*C) @ im2col(x).T (kH*kW*C, n*Ho*Wo), written as (n, O, Ho, Wo), plus bias[o]."""
+    """Per chunk: y = im2col(x) (n*Ho*Wo, kH*kW*C) @ W_rows.T (kH*kW*C, O), written as (n, O, Ho, Wo), plus bias[o].
+    (This orientation ran OpenBLAS 10-50 % faster than W_rows @ cols.T when O is small.)"""
     (stride, padding, dilation, out_hw), y = _prepare_forward(
         "conv2d_forward", x, weight, bias, stride, padding, dilation)
     n, o = y.shape[:2]
@@ -359,9 +361,9 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation):
 
     def work(n0, n1):
         cols = _chunk_columns(x, n0, n1, weight.shape[2:], stride, padding, dilation, out_hw)
-        y_onp = _scratch("y_onp", (o, cols.shape[0]), x.dtype)
-        np.matmul(w_rows, cols.T, out=y_onp)
-        _onp_to_nchw(y_onp.reshape(o, n1 - n0, -1), bias, y3[n0:n1])
+        y_rows = _scratch("y_rows", (cols.shape[0], o), x.dtype)
+        np.matmul(cols, w_rows.T, out=y_rows)
+        _rows_to_nchw(y_rows, bias, y3[n0:n1])
 
     _over_image_chunks(n, w_rows.shape[1] * out_hw[0] * out_hw[1] * x.itemsize, work)
     return y
