@@ -133,7 +133,7 @@ def environment():
     """Everything that decides the numbers: CPU, thread counts, BLAS and its core type, versions."""
     import numba
 
-    import minigan.kernels  # noqa: F401  (sets OMP_WAIT_POLICY=PASSIVE unless the user chose one)
+    import minigan  # noqa: F401  (sets OMP_WAIT_POLICY / GOMP_SPINCOUNT unless the user chose them)
 
     env = {
         "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -148,6 +148,8 @@ def environment():
         "blas": _blas_libraries(),
         "openblas_env": openblas_environment(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "gomp_spincount": os.environ.get("GOMP_SPINCOUNT"),
+        "numba_threading_layer": numba.config.THREADING_LAYER,
         "git_commit": _git_commit(),
     }
     try:
@@ -181,9 +183,10 @@ def environment_markdown(env, ceilings):
         f"1-min load average at start {env['load_average_1m']}",
         f"- BLAS: {blas}",
         f"- OPENBLAS_* environment: {openblas}",
-        f"- threads: numba {env['numba_threads']}, torch {env.get('torch_threads', '—')}; OMP_WAIT_POLICY="
-        f"{env['omp_wait_policy']} (minigan.kernels sets PASSIVE unless already set; torch's OpenMP, "
-        "loaded after it here, runs with it too)",
+        f"- threads: numba {env['numba_threads']} ({env.get('numba_threading_layer')} layer), torch "
+        f"{env.get('torch_threads', '—')}; OMP_WAIT_POLICY={env['omp_wait_policy']}, GOMP_SPINCOUNT="
+        f"{env.get('gomp_spincount')} (set by `import minigan` unless already set; torch's OpenMP, loaded "
+        "after it here, runs with them too)",
         f"- versions: python {env['python']}, numpy {env['numpy']}, numba {env['numba']}, torch {env['torch']}",
         f"- ceilings measured at the start of this run: GEMM {gemm}; copy {ceilings['copy_gbs']:.1f} GB/s "
         f"(read + write, {ceilings['copy_mb']} MB)",

@@ -41,3 +41,35 @@ def test_small_pass_runs_on_one_thread_and_restores_the_count():
     assert numba.get_num_threads() == before
     parallel.launch(lambda values: seen.append(numba.get_num_threads()), parallel.PARALLEL_MIN_ELEMENTS, None)
     assert seen[-1] == before
+
+
+def _run_python(code, **env):
+    """Run ``code`` in a fresh interpreter (the environment is read once per process); its stdout."""
+    import os
+    import subprocess
+    import sys
+    environ = {k: v for k, v in os.environ.items()
+               if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER")} | env
+    done = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+CHECK = ("import os, numpy as np, numba, minigan.kernels as k; "
+         "y = k.relu_forward(np.arange(-2**17, 2**17, dtype=np.float32)); assert y.min() == 0 and y.max() == 2**17 - 1; "
+         "print(os.environ['OMP_WAIT_POLICY'], os.environ['GOMP_SPINCOUNT'], numba.threading_layer())")
+
+
+def test_import_minigan_sets_passive_openmp_before_any_runtime_loads():
+    assert _run_python("import minigan; " + CHECK)[:2] == ["PASSIVE", "0"]
+
+
+def test_an_explicit_environment_wins():
+    assert _run_python("import minigan; " + CHECK, OMP_WAIT_POLICY="ACTIVE", GOMP_SPINCOUNT="7")[:2] == ["ACTIVE", "7"]
+
+
+def test_torch_imported_first_moves_numba_to_its_own_thread_pool():
+    pytest.importorskip("torch")
+    default_layer = _run_python("import minigan; " + CHECK)[2]        # without torch
+    assert _run_python("import minigan, torch; " + CHECK)[2] == default_layer
+    assert _run_python("import torch, minigan; " + CHECK) == ["PASSIVE", "0", "workqueue"]
