@@ -80,10 +80,12 @@ def _column_runs(kernel_w, channels, dilation_w):
 
 
 @njit(cache=True, nogil=True)
-def _im2col(x_pad, kernel_hw, stride, dilation, out_hw, cols):
-    """cols[(n*Ho + ho)*Wo + wo, (i*kW + j)*C + c] = x_pad[n, ho*sh + i*dh, wo*sw + j*dw, c]:
-    one row per output pixel, copied in contiguous runs (see `_column_runs`). Serial: each worker
-    thread runs it on its own chunk of images."""
+def _walk_columns(x_pad, cols, kernel_hw, stride, dilation, out_hw, to_columns):
+    """The index map between a padded NHWC chunk and its column matrix,
+    cols[(n*Ho + ho)*Wo + wo, (i*kW + j)*C + c] <-> x_pad[n, ho*sh + i*dh, wo*sw + j*dw, c],
+    walked in contiguous runs (see `_column_runs`): with `to_columns`, cols = x_pad's values
+    (im2col); otherwise x_pad += cols (col2im, its adjoint: every tap adds into the pixel it read).
+    Serial: each worker thread runs it on its own chunk of images."""
     n_img, height_pad, width_pad, channels = x_pad.shape
     kh, kw = kernel_hw
     out_h, out_w = out_hw
@@ -98,29 +100,24 @@ def _im2col(x_pad, kernel_hw, stride, dilation, out_hw, cols):
                     for j in range(0, kw, taps):
                         first = (wo * stride[1] + j * dilation[1]) * channels
                         col = (i * kw + j) * channels
-                        cols[row, col:col + run] = x_rows[n, h, first:first + run]
+                        if to_columns:
+                            cols[row, col:col + run] = x_rows[n, h, first:first + run]
+                        else:
+                            x_rows[n, h, first:first + run] += cols[row, col:col + run]
+
+
+@njit(cache=True, nogil=True)
+def _im2col(x_pad, kernel_hw, stride, dilation, out_hw, cols):
+    """cols[(n*Ho + ho)*Wo + wo, (i*kW + j)*C + c] = x_pad[n, ho*sh + i*dh, wo*sw + j*dw, c]: one row per output pixel."""
+    _walk_columns(x_pad, cols, kernel_hw, stride, dilation, out_hw, True)
 
 
 @njit(cache=True, nogil=True)
 def _col2im(cols, kernel_hw, stride, dilation, out_hw, grad_x_pad):
     """The adjoint of `_im2col`: grad_x_pad[n, h, w, c] = sum of cols[(n*Ho + ho)*Wo + wo, (i*kW + j)*C + c]
-    over the taps landing on (h, w). Serial, on one chunk of images."""
-    n_img, height_pad, width_pad, channels = grad_x_pad.shape
-    kh, kw = kernel_hw
-    out_h, out_w = out_hw
-    taps, run = _column_runs(kw, channels, dilation[1])
-    grad_rows = grad_x_pad.reshape(n_img, height_pad, width_pad * channels)
-    grad_rows[...] = 0
-    for n in range(n_img):
-        for ho in range(out_h):
-            for wo in range(out_w):
-                row = (n * out_h + ho) * out_w + wo
-                for i in range(kh):
-                    h = ho * stride[0] + i * dilation[0]
-                    for j in range(0, kw, taps):
-                        first = (wo * stride[1] + j * dilation[1]) * channels
-                        col = (i * kw + j) * channels
-                        grad_rows[n, h, first:first + run] += cols[row, col:col + run]
+    over the taps landing on (h, w)."""
+    grad_x_pad[...] = 0
+    _walk_columns(grad_x_pad, cols, kernel_hw, stride, dilation, out_hw, False)
 
 
 @njit(cache=True, nogil=True)
