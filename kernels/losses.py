@@ -17,11 +17,12 @@ gradient sigmoid(z) - t within 3.3 ulp (where it cancels to ~1e-9 and less).
 import numpy as np
 from numba import njit, prange
 
-from minigan.kernels.activations import exp_neg, log_pos, sigmoid, sigmoid_via_exp
+from minigan.kernels.activations import exp_neg, log_normal, sigmoid, sigmoid_via_exp
 from minigan.kernels.parallel import launch
 from minigan.reference import check_reduction, check_same
 
 BCE, BCE_WITH_LOGITS, MSE, KL_NORMAL, KL_NORMAL_LOGVAR, BCE_WITH_LOGITS_VIA_EXP, BCE_VIA_LOG = 0, 1, 2, 3, 4, 5, 6
+BCE_LOG_FLOOR = 1e-300     # a normal float64 below e^-100: log clamps to -100 below it (and at it)
 
 
 @njit(cache=True, inline="always")              # inlined in Numba IR, so LLVM can vectorise the loop
@@ -43,6 +44,22 @@ def log1p_small(e):
     return 2 * s * q
 
 
+@njit(cache=True, inline="always")              # inlined in Numba IR, so LLVM can vectorise the loop
+def bce_float64_logs(p, t):
+    """-(t max(log p, -100) + (1-t) max(log(1-p), -100)) in float64 for p, t converted from float32, with
+    `log_normal` (no special-value branches, ~25 % faster than `log_pos`): p and 1 - p are raised to
+    BCE_LOG_FLOOR (NaN too), so that both logs see positive normal finite values (a float32 p is 0 or
+    >= 1.4e-45, normal in float64; 1 - p exact or rounded, as in the reference), and log 0 -> -100 as
+    before; p outside [0, 1] (NaN, +-inf included) gives NaN, as log of a negative or NaN does in the
+    reference. Same results as with `log_pos` (log error < 2.08e-9 relative), so the float32 loss is
+    within 0.5 ulp + 2^24 * 2.1e-9 ulp < 0.54 ulp of the float64 reference (the -100 clamps exact)."""
+    q = 1 - p
+    log_p = log_normal(p if p > BCE_LOG_FLOOR else BCE_LOG_FLOOR, 0.0)
+    log_q = log_normal(q if q > BCE_LOG_FLOOR else BCE_LOG_FLOOR, 0.0)
+    loss = -(t * max(log_p, -100.0) + (1 - t) * max(log_q, -100.0))
+    return loss if (p >= 0 and p <= 1) else np.nan
+
+
 @njit(cache=True, inline="always")
 def _loss(kind, a, b):
     """Elementwise loss l(a, b):
@@ -50,9 +67,8 @@ def _loss(kind, a, b):
     mse: (x - t)^2;  kl_normal: -1/2 (1 + lv - mu^2 - e^lv)."""
     if kind == BCE:
         return -(b * max(np.log(a), -100.0) + (1 - b) * max(np.log(1 - a), -100.0))
-    if kind == BCE_VIA_LOG:                             # float32: in float64 with log_pos (1 - p exact)
-        p, t = np.float64(a), np.float64(b)
-        return -(t * max(log_pos(p), -100.0) + (1 - t) * max(log_pos(1 - p), -100.0))
+    if kind == BCE_VIA_LOG:                             # float32: in float64 with log_normal
+        return bce_float64_logs(np.float64(a), np.float64(b))
     if kind == BCE_WITH_LOGITS:
         return max(a, 0) - a * b + np.log1p(np.exp(-abs(a)))
     if kind == BCE_WITH_LOGITS_VIA_EXP:                 # float32: in float64 with exp_neg and log1p_small
