@@ -282,6 +282,15 @@ def _one_blas_thread():
         yield
 
 
+def _chunk_footprint(columns, out_c, out_hw, itemsize):
+    """The bytes per image that size a chunk: its column-matrix rows (columns * Ho*Wo), or four
+    times its (O, Ho*Wo) output or gradient block when that is larger, so the block stays within
+    ~CHUNK_BYTES / 4 (L2-sized): with 3 input channels (48 columns, O = 64) chunks of 8 images
+    ran ~10-20 % faster than chunks of 32."""
+    pixels = out_hw[0] * out_hw[1]
+    return itemsize * max(columns * pixels, 4 * out_c * pixels)
+
+
 def _over_image_chunks(n_img, bytes_per_image, work):
     """Call ``work(n0, n1)`` on chunks of images [n0, n1) of about CHUNK_BYTES each; returns the
     results in chunk order. The calling thread and up to ``numba.get_num_threads() - 1`` workers
@@ -362,7 +371,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation):
         np.matmul(cols, w_rows.T, out=y_rows)
         _rows_to_nchw(y_rows, bias, y3[n0:n1])
 
-    _over_image_chunks(n, w_rows.shape[1] * out_hw[0] * out_hw[1] * x.itemsize, work)
+    _over_image_chunks(n, _chunk_footprint(w_rows.shape[1], o, out_hw, x.itemsize), work)
     return y
 
 
@@ -383,7 +392,7 @@ def conv2d_backward_data(grad_y, weight, input_hw, stride, padding, dilation):
         _col2im(cols, weight.shape[2:], stride, dilation, out_hw, grad_x_pad)
         _from_padded_nhwc(grad_x_pad, padding, grad_x[n0:n1])
 
-    _over_image_chunks(n, w_rows.shape[1] * out_hw[0] * out_hw[1] * grad_y.itemsize, work)
+    _over_image_chunks(n, _chunk_footprint(w_rows.shape[1], o, out_hw, grad_y.itemsize), work)
     return grad_x
 
 
@@ -399,7 +408,7 @@ def conv2d_backward_weight(grad_y, x, kernel_hw, stride, padding, dilation):
         cols = _chunk_columns(x, n0, n1, (kh, kw), stride, padding, dilation, out_hw)
         return _chunk_onp(g3, n0, n1) @ cols
 
-    partials = _over_image_chunks(n, kh * kw * channels * out_hw[0] * out_hw[1] * x.itemsize, work)
+    partials = _over_image_chunks(n, _chunk_footprint(kh * kw * channels, o, out_hw, x.itemsize), work)
     total = partials[0]
     for partial in partials[1:]:
         total += partial
