@@ -7,22 +7,26 @@ import pytest
 from minigan.kernels import adam_step, batch_norm_forward_train, parallel
 
 
-def _adam_once(rng_seed):
-    rng = np.random.default_rng(rng_seed)
+def _adam_and_batch_norm(seed):
+    """One Adam step and one batch-norm forward on odd-sized random data (and that data's x)."""
+    rng = np.random.default_rng(seed)
     param, grad = rng.standard_normal((2, 7, 13), dtype=np.float32)
     m, v = rng.standard_normal((7, 13), dtype=np.float32), rng.uniform(0.1, 1, (7, 13)).astype(np.float32)
     adam_step(param, grad, m, v, 3, 1e-3, 0.5, 0.999, 1e-8, 0.01)
-    return param, m, v
+    x = rng.standard_normal((3, 5, 11)).astype(np.float32)
+    return (param, m, v), batch_norm_forward_train(x, np.ones(5, np.float32), np.zeros(5, np.float32), 1e-5), x
 
 
-@pytest.mark.parametrize("threshold", [0, 2 ** 40])
-def test_serial_and_parallel_paths_agree_with_each_other(monkeypatch, threshold):
-    default = _adam_once(4)
-    monkeypatch.setattr(parallel, "PARALLEL_MIN_ELEMENTS", threshold)
-    for a, b in zip(_adam_once(4), default):
-        np.testing.assert_array_equal(a, b)
-    x = np.random.default_rng(5).standard_normal((3, 5, 11)).astype(np.float32)
-    y, mean, var = batch_norm_forward_train(x, np.ones(5, np.float32), np.zeros(5, np.float32), 1e-5)
+def test_serial_and_parallel_paths_agree(monkeypatch):
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_ELEMENTS", 0)               # every pass on all threads
+    adam_parallel, bn_parallel, _ = _adam_and_batch_norm(4)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_ELEMENTS", 2 ** 40)         # every pass on this thread
+    adam_serial, bn_serial, x = _adam_and_batch_norm(4)
+    for a, b in zip(adam_parallel, adam_serial):
+        np.testing.assert_array_equal(a, b)                                 # elementwise: bit for bit
+    for a, b in zip(bn_parallel, bn_serial):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)              # reductions: sum order may differ
+    y, mean, _ = bn_serial
     np.testing.assert_allclose(mean, x.mean(axis=(0, 2)), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(y.mean(axis=(0, 2)), 0, atol=1e-5)
 
