@@ -129,6 +129,18 @@ def _blas_libraries():
             for lib in threadpool_info()]
 
 
+def _numba_threading_layer():
+    """The layer Numba's parallel loops run on (omp, tbb, workqueue): known once its pool has started,
+    so one parallel-sized pass starts it."""
+    import numba
+
+    from minigan.kernels import relu_forward
+    from minigan.kernels.parallel import PARALLEL_MIN_ELEMENTS
+
+    relu_forward(np.ones(PARALLEL_MIN_ELEMENTS, np.float32))
+    return numba.threading_layer()
+
+
 def environment():
     """Everything that decides the numbers: CPU, thread counts, BLAS and its core type, versions."""
     import numba
@@ -149,7 +161,7 @@ def environment():
         "openblas_env": openblas_environment(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "gomp_spincount": os.environ.get("GOMP_SPINCOUNT"),
-        "numba_threading_layer": numba.config.THREADING_LAYER,
+        "numba_threading_layer": _numba_threading_layer(),
         "git_commit": _git_commit(),
     }
     try:
