@@ -41,8 +41,8 @@ def bce_float64_logs(p, t):
     >= 1.4e-45, normal in float64; 1 - p exact or rounded, as in the reference), and log 0 -> -100 as
     before; p outside [0, 1] (NaN, +-inf included) gives NaN, as log of a negative or NaN does in the
     reference. Same results as a log that handles every special value (tests/test_fast_log.py; log error
-    < 2.08e-9 relative), so the float32 loss is
-    within 0.5 ulp + 2^24 * 2.1e-9 ulp < 0.54 ulp of the float64 reference (the -100 clamps exact)."""
+    < 2.08e-9 relative), so the float32 loss is within 0.5 ulp + 2^24 * 2.1e-9 ulp < 0.54 ulp of the
+    float64 reference (the -100 clamps exact)."""
     q = 1 - p
     log_p = log_normal(p if p > BCE_LOG_FLOOR else BCE_LOG_FLOOR, 0.0)
     log_q = log_normal(q if q > BCE_LOG_FLOOR else BCE_LOG_FLOOR, 0.0)
