@@ -16,61 +16,22 @@ Two paths with one signature each (see docs/kernel_api.md):
   into `x_pad`'s layout), backward-weight `grad_W_rows = sum over chunks of grad_y @ cols`.
   Building the columns from NHWC runs took the D64-2 im2col from 1.5 ms to 0.3 ms (a 4-image chunk, cache-warm).
 
-  The parallelism is ours, not BLAS's: each of `numba.get_num_threads()` worker threads takes its
-  share of the chunks and runs im2col, a single-threaded GEMM and the scatter back with the GIL
-  released; a chunk's columns are ~8 MB, so they are still in L3 for the GEMM. Measured on
-  the DCGAN 64x64 step (2 shared cores, interleaved with PyTorch): 0.68x the time of one
-  2-threaded GEMM over the whole batch, whose OpenBLAS workers spin between calls and split the
-  long, thin products badly (a backward-weight GEMM with K = N*Ho*Wo = 16384 ran 4x slower than
-  the same product transposed). Chunks also avoid allocating (and page-faulting) the whole
-  column matrix on every call: each thread reuses its scratch arrays.
+  Batch chunks run on worker threads, each with a single-threaded GEMM (`kernels/chunks.py`).
+
+  Kernels of twice the stride (the DCGAN layers: 4x4, stride 2) with enough channels take the
+  Winograd path instead (`kernels/winograd.py`): 9/16 of the multiply-adds and no column matrix.
 """
 
-import contextlib
-import itertools
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
-import numba
 import numpy as np
-import threadpoolctl
 from numba import njit, prange
 
+from minigan.kernels import winograd
+from minigan.kernels.chunks import over_image_chunks, scratch
+from minigan.kernels.nhwc import from_padded_nhwc, to_padded_nhwc
 from minigan.reference import check_conv2d, check_dtype, conv2d_output_hw, pair
 
 
 # ----------------------------------------------------------------------------- jitted cores
-
-@njit(cache=True, nogil=True)
-def _to_padded_nhwc(x, padding, x_pad):
-    """x_pad[n, h + ph, w + pw, c] = x[n, c, h, w], zero in the padding border. Plane by plane:
-    reading x in order and scattering into the chunk's x_pad (which stays in L2) measured up to
-    2x faster than writing x_pad in order, whose reads jump a whole plane per channel."""
-    n_img, channels, height, width = x.shape
-    ph, pw = padding
-    for n in range(n_img):
-        x_pad[n, :ph] = 0
-        x_pad[n, height + ph:] = 0
-        x_pad[n, :, :pw] = 0
-        x_pad[n, :, width + pw:] = 0
-        for c in range(channels):
-            for h in range(height):
-                for w in range(width):
-                    x_pad[n, h + ph, w + pw, c] = x[n, c, h, w]
-
-
-@njit(cache=True, nogil=True)
-def _from_padded_nhwc(x_pad, padding, x):
-    """x[n, c, h, w] = x_pad[n, h + ph, w + pw, c]: the interior of a padded NHWC array, as NCHW,
-    written plane by plane (the mirror of `_to_padded_nhwc`)."""
-    n_img, channels, height, width = x.shape
-    ph, pw = padding
-    for n in range(n_img):
-        for c in range(channels):
-            for h in range(height):
-                for w in range(width):
-                    x[n, c, h, w] = x_pad[n, h + ph, w + pw, c]
-
 
 @njit(cache=True, nogil=True)
 def _column_runs(kernel_w, channels, dilation_w):
@@ -255,31 +216,11 @@ def _prepare_backward_weight(op, grad_y, x, kernel_hw, stride, padding, dilation
     return geometry, np.empty(w_shape, dtype=x.dtype)
 
 
-# ----------------------------------------------------------------------------- batch chunks, worker threads
+# ----------------------------------------------------------------------------- the kernel API
 
-CHUNK_BYTES = 8 * 2 ** 20  # target size of one chunk's column matrix: L3-resident for the GEMM; 2-16 MB measured within 10 %
-
-_thread_local = threading.local()
-_workers = {"executor": None, "size": 0}
-_blas = {}
-
-
-def _scratch(name, shape, dtype):
-    """This thread's reusable, uninitialised array ``name`` (grown when too small)."""
-    buffers = _thread_local.__dict__.setdefault("buffers", {})
-    size, key = int(np.prod(shape)), (name, np.dtype(dtype))
-    if key not in buffers or buffers[key].size < size:
-        buffers[key] = np.empty(size, dtype=dtype)
-    return buffers[key][:size].reshape(shape)
-
-
-@contextlib.contextmanager
-def _one_blas_thread():
-    """BLAS limited to one thread while the workers run their GEMMs side by side."""
-    if "controller" not in _blas:
-        _blas["controller"] = threadpoolctl.ThreadpoolController().select(user_api="blas")
-    with _blas["controller"].limit(limits=1):
-        yield
+def _weight_rows(weight):
+    """W_rows[o, (i*kW + j)*C + c] = weight[o, c, i, j]: the (O, kH*kW*C) matrix matching `_im2col`'s columns."""
+    return np.ascontiguousarray(weight.transpose(0, 2, 3, 1)).reshape(weight.shape[0], -1)
 
 
 def _chunk_footprint(columns, out_c, out_hw, itemsize):
@@ -291,48 +232,6 @@ def _chunk_footprint(columns, out_c, out_hw, itemsize):
     return itemsize * max(columns * pixels, 4 * out_c * pixels)
 
 
-def _over_image_chunks(n_img, bytes_per_image, work):
-    """Call ``work(n0, n1)`` on chunks of images [n0, n1) of about CHUNK_BYTES each; returns the
-    results in chunk order. The calling thread and up to ``numba.get_num_threads() - 1`` workers
-    claim chunks one at a time, and the caller waits only for chunks already claimed: on a busy
-    machine a worker can take a scheduler time slice (tens of ms) to wake up, and the caller then
-    simply does the chunks itself."""
-    threads = max(1, min(numba.get_num_threads(), n_img))
-    size = max(1, min(-(-n_img // threads), CHUNK_BYTES // max(1, bytes_per_image)))
-    chunks = [(n0, min(n_img, n0 + size)) for n0 in range(0, n_img, size)]
-    results, errors = [None] * len(chunks), []
-    claims, finished = itertools.count(), threading.Semaphore(0)
-
-    def run():
-        while (index := next(claims)) < len(chunks):
-            try:
-                results[index] = work(*chunks[index])
-            except BaseException as exc:  # re-raised in the calling thread
-                errors.append(exc)
-            finally:
-                finished.release()
-
-    with _one_blas_thread():
-        if threads > 1 and len(chunks) > 1:
-            if _workers["size"] != threads - 1:
-                _workers.update(executor=ThreadPoolExecutor(threads - 1), size=threads - 1)
-            for _ in range(threads - 1):
-                _workers["executor"].submit(run)
-        run()
-        for _ in chunks:
-            finished.acquire()
-    if errors:
-        raise errors[0]
-    return results
-
-
-# ----------------------------------------------------------------------------- the kernel API
-
-def _weight_rows(weight):
-    """W_rows[o, (i*kW + j)*C + c] = weight[o, c, i, j]: the (O, kH*kW*C) matrix matching `_im2col`'s columns."""
-    return np.ascontiguousarray(weight.transpose(0, 2, 3, 1)).reshape(weight.shape[0], -1)
-
-
 def _padded_hw(x_hw, padding):
     return x_hw[0] + 2 * padding[0], x_hw[1] + 2 * padding[1]
 
@@ -340,9 +239,9 @@ def _padded_hw(x_hw, padding):
 def _chunk_columns(x, n0, n1, kernel_hw, stride, padding, dilation, out_hw):
     """This thread's column matrix of images [n0, n1): `_im2col` of their padded NHWC copy."""
     channels = x.shape[1]
-    x_pad = _scratch("x_pad", (n1 - n0,) + _padded_hw(x.shape[2:], padding) + (channels,), x.dtype)
-    _to_padded_nhwc(x[n0:n1], padding, x_pad)
-    cols = _scratch("cols", ((n1 - n0) * out_hw[0] * out_hw[1], kernel_hw[0] * kernel_hw[1] * channels), x.dtype)
+    x_pad = scratch("x_pad", (n1 - n0,) + _padded_hw(x.shape[2:], padding) + (channels,), x.dtype)
+    to_padded_nhwc(x[n0:n1], padding, x_pad)
+    cols = scratch("cols", ((n1 - n0) * out_hw[0] * out_hw[1], kernel_hw[0] * kernel_hw[1] * channels), x.dtype)
     _im2col(x_pad, kernel_hw, stride, dilation, out_hw, cols)
     return cols
 
@@ -350,7 +249,7 @@ def _chunk_columns(x, n0, n1, kernel_hw, stride, padding, dilation, out_hw):
 def _chunk_onp(grad_y3, n0, n1):
     """This thread's (O, n*Ho*Wo) copy of grad_y's images [n0, n1)."""
     _, out_c, length = grad_y3.shape
-    g_onp = _scratch("g_onp", (out_c, n1 - n0, length), grad_y3.dtype)
+    g_onp = scratch("g_onp", (out_c, n1 - n0, length), grad_y3.dtype)
     _nchw_to_onp(grad_y3[n0:n1], g_onp)
     return g_onp.reshape(out_c, -1)
 
@@ -361,17 +260,19 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation):
     (stride, padding, dilation, out_hw), y = _prepare_forward(
         "conv2d_forward", x, weight, bias, stride, padding, dilation)
     n, o = y.shape[:2]
-    x, w_rows = np.ascontiguousarray(x), _weight_rows(weight)
     bias = np.zeros(o, dtype=x.dtype) if bias is None else bias
+    if winograd.applies(weight.shape[2:], stride, dilation, x.shape[1]):
+        return winograd.forward(x, weight, bias, stride, padding, out_hw, y)
+    x, w_rows = np.ascontiguousarray(x), _weight_rows(weight)
     y3 = y.reshape(n, o, -1)
 
     def work(n0, n1):
         cols = _chunk_columns(x, n0, n1, weight.shape[2:], stride, padding, dilation, out_hw)
-        y_rows = _scratch("y_rows", (cols.shape[0], o), x.dtype)
+        y_rows = scratch("y_rows", (cols.shape[0], o), x.dtype)
         np.matmul(cols, w_rows.T, out=y_rows)
         _rows_to_nchw(y_rows, bias, y3[n0:n1])
 
-    _over_image_chunks(n, _chunk_footprint(w_rows.shape[1], o, out_hw, x.itemsize), work)
+    over_image_chunks(n, _chunk_footprint(w_rows.shape[1], o, out_hw, x.itemsize), work)
     return y
 
 
@@ -379,6 +280,8 @@ def conv2d_backward_data(grad_y, weight, input_hw, stride, padding, dilation):
     """Per chunk: grad_x = col2im(grad_y.T (n*Ho*Wo, O) @ W_rows (O, kH*kW*C)): the adjoint of `conv2d_forward` in x."""
     (stride, padding, dilation, out_hw), grad_x = _prepare_backward_data(
         "conv2d_backward_data", grad_y, weight, input_hw, stride, padding, dilation)
+    if winograd.applies(weight.shape[2:], stride, dilation, weight.shape[1]):
+        return winograd.backward_data(grad_y, weight, stride, padding, grad_x)
     n, o = grad_y.shape[:2]
     w_rows = _weight_rows(weight)
     g3 = np.ascontiguousarray(grad_y).reshape(n, o, -1)
@@ -386,13 +289,13 @@ def conv2d_backward_data(grad_y, weight, input_hw, stride, padding, dilation):
 
     def work(n0, n1):
         g_onp = _chunk_onp(g3, n0, n1)
-        cols = _scratch("cols", (g_onp.shape[1], w_rows.shape[1]), grad_y.dtype)
+        cols = scratch("cols", (g_onp.shape[1], w_rows.shape[1]), grad_y.dtype)
         np.matmul(g_onp.T, w_rows, out=cols)
-        grad_x_pad = _scratch("x_pad", (n1 - n0,) + padded_hw + (grad_x.shape[1],), grad_y.dtype)
+        grad_x_pad = scratch("x_pad", (n1 - n0,) + padded_hw + (grad_x.shape[1],), grad_y.dtype)
         _col2im(cols, weight.shape[2:], stride, dilation, out_hw, grad_x_pad)
-        _from_padded_nhwc(grad_x_pad, padding, grad_x[n0:n1])
+        from_padded_nhwc(grad_x_pad, padding, grad_x[n0:n1])
 
-    _over_image_chunks(n, _chunk_footprint(w_rows.shape[1], o, out_hw, grad_y.itemsize), work)
+    over_image_chunks(n, _chunk_footprint(w_rows.shape[1], o, out_hw, grad_y.itemsize), work)
     return grad_x
 
 
@@ -400,6 +303,8 @@ def conv2d_backward_weight(grad_y, x, kernel_hw, stride, padding, dilation):
     """grad_W_rows = sum over chunks of grad_y (O, n*Ho*Wo) @ im2col(x) (n*Ho*Wo, kH*kW*C), read back as (O, C, kH, kW)."""
     (stride, padding, dilation, out_hw), grad_w = _prepare_backward_weight(
         "conv2d_backward_weight", grad_y, x, kernel_hw, stride, padding, dilation)
+    if winograd.applies(grad_w.shape[2:], stride, dilation, x.shape[1]):
+        return winograd.backward_weight(grad_y, x, stride, padding, grad_w)
     n, o, channels, kh, kw = grad_y.shape[0], grad_y.shape[1], x.shape[1], *grad_w.shape[2:]
     x = np.ascontiguousarray(x)
     g3 = np.ascontiguousarray(grad_y).reshape(n, o, -1)
@@ -408,7 +313,7 @@ def conv2d_backward_weight(grad_y, x, kernel_hw, stride, padding, dilation):
         cols = _chunk_columns(x, n0, n1, (kh, kw), stride, padding, dilation, out_hw)
         return _chunk_onp(g3, n0, n1) @ cols
 
-    partials = _over_image_chunks(n, _chunk_footprint(kh * kw * channels, o, out_hw, x.itemsize), work)
+    partials = over_image_chunks(n, _chunk_footprint(kh * kw * channels, o, out_hw, x.itemsize), work)
     total = partials[0]
     for partial in partials[1:]:
         total += partial

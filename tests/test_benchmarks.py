@@ -170,13 +170,13 @@ def test_minigan_bench_command_runs_the_kernel_benchmark(tmp_path):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_conv_chunks_cover_the_batch_in_order(monkeypatch, threads):
     import numba
-    from minigan.kernels import conv2d
+    from minigan.kernels import chunks
 
-    monkeypatch.setattr(conv2d, "CHUNK_BYTES", 100)  # 2 images of 40 bytes per chunk
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 100)  # 2 images of 40 bytes per chunk
     previous = numba.get_num_threads()
     numba.set_num_threads(threads)
     try:
-        assert conv2d._over_image_chunks(7, 40, lambda n0, n1: (n0, n1)) == [(0, 2), (2, 4), (4, 6), (6, 7)]
+        assert chunks.over_image_chunks(7, 40, lambda n0, n1: (n0, n1)) == [(0, 2), (2, 4), (4, 6), (6, 7)]
     finally:
         numba.set_num_threads(previous)
 
@@ -184,7 +184,7 @@ def test_conv_chunks_cover_the_batch_in_order(monkeypatch, threads):
 def test_conv_chunk_errors_reach_the_caller_and_blas_threads_are_restored():
     from threadpoolctl import threadpool_info
 
-    from minigan.kernels import conv2d
+    from minigan.kernels import chunks
 
     def blas_threads():
         return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
@@ -195,7 +195,7 @@ def test_conv_chunk_errors_reach_the_caller_and_blas_threads_are_restored():
         raise ValueError(f"chunk {n0}:{n1} failed")
 
     with pytest.raises(ValueError, match="chunk .* failed"):
-        conv2d._over_image_chunks(64, 2 ** 20, fail)
+        chunks.over_image_chunks(64, 2 ** 20, fail)
     assert blas_threads() == before
 
 
