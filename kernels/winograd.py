@@ -33,7 +33,7 @@ Work is done per chunk of images on the threads of `kernels/chunks.py`, like the
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from minigan.kernels.chunks import over_image_chunks, scratch
 from minigan.kernels.nhwc import from_padded_nhwc, to_padded_nhwc
@@ -179,12 +179,13 @@ def _gradient_tiles(g_nhwc, tiles_hw, gg):
                     _put9(gg, tile, o, _filter_transform(top[2 * q, o], top[2 * q + 1, o], bottom[2 * q, o], bottom[2 * q + 1, o]))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, parallel=True)
 def _weight_tiles(weight, stride, u_filter):
-    """u_filter[3*a + b, o, (u*sw + v)*C + c] = (G w G^T)[a, b] for the 2x2 taps w[t, q] = weight[o, c, sh*t + u, sw*q + v]."""
+    """u_filter[3*a + b, o, (u*sw + v)*C + c] = (G w G^T)[a, b] for the 2x2 taps w[t, q] = weight[o, c, sh*t + u, sw*q + v].
+    On all threads: for DCGAN's 256 -> 512 layer it writes 19 MB (3 ms on one thread)."""
     out_c, channels = weight.shape[:2]
     sh, sw = stride
-    for o in range(out_c):
+    for o in prange(out_c):
         for u in range(sh):
             for v in range(sw):
                 for c in range(channels):
