@@ -3,7 +3,8 @@
     python -m benchmarks.bench_kernels [--quick] [--op conv2d,batch_norm] [--impl numba,torch-cpu] [--out DIR]
 
 For each case (op, direction, shape) and each implementation available here -- the NumPy
-reference, the Numba kernels (im2col+GEMM default and, for convolutions, the direct loops), the
+reference, the Numba kernels (the default, which is Winograd for kernels of twice the stride and
+im2col+GEMM otherwise; for convolutions also the direct loops and the im2col path alone), the
 CUDA RawKernels (CuPy + GPU), ``cuda-sim`` (``--cuda-sim``: correctness only) and PyTorch (CPU,
 and CUDA when present) -- the output is first checked against the reference; a failed check is
 reported on stderr, excluded from the table, and makes the exit status 1. Then the median time
@@ -365,7 +366,7 @@ def available_impls(names, cuda_sim):
     import minigan.kernels as numba_kernels
 
     impls, notes = [Impl("reference", "cpu", reference), Impl("numba-direct", "cpu", numba_kernels, "_direct"),
-                    Impl("numba", "cpu", numba_kernels)], []
+                    Impl("numba-im2col", "cpu", numba_kernels, "_im2col"), Impl("numba", "cpu", numba_kernels)], []
     try:
         from minigan.backend import require_cupy
         cupy = require_cupy()
@@ -514,8 +515,8 @@ def parse_args(argv=None):
 def add_arguments(parser):
     parser.add_argument("--quick", "--smoke", action="store_true", help="tiny shapes, 2 repeats: proves the harness")
     parser.add_argument("--op", help="comma-separated ops (conv2d, conv_transpose2d, batch_norm, relu, ..., adam)")
-    parser.add_argument("--impl", help="comma-separated implementations (reference, numba-direct, numba, cuda, "
-                                       "cuda-sim, torch-cpu, torch-cuda)")
+    parser.add_argument("--impl", help="comma-separated implementations (reference, numba-direct, numba-im2col, numba, "
+                                       "cuda, cuda-sim, torch-cpu, torch-cuda)")
     parser.add_argument("--cuda-sim", action="store_true", help="also check the CUDA C kernels run on the CPU "
                                                                 "(correctness only, small shapes)")
     parser.add_argument("--repeats", type=int, help="timed samples per measurement (default 5, quick 2)")

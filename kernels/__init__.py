@@ -10,8 +10,9 @@ from minigan.kernels.batch_norm import (
     batch_norm_update_running,
 )
 from minigan.kernels.conv2d import (
-    conv2d_backward_data, conv2d_backward_data_direct, conv2d_backward_weight, conv2d_backward_weight_direct,
-    conv2d_forward, conv2d_forward_direct,
+    conv2d_backward_data, conv2d_backward_data_direct, conv2d_backward_data_im2col, conv2d_backward_weight,
+    conv2d_backward_weight_direct, conv2d_backward_weight_im2col, conv2d_forward, conv2d_forward_direct,
+    conv2d_forward_im2col,
 )
 from minigan.kernels.losses import (
     bce_backward, bce_forward, bce_with_logits_backward, bce_with_logits_forward, kl_normal_backward,
@@ -22,6 +23,7 @@ from minigan.kernels.pooling import (
     max_pool2d_backward, max_pool2d_forward, max_unpool2d_backward, max_unpool2d_forward,
 )
 
-__all__ = [  # the kernel API of docs/kernel_api.md, plus the readable direct convolutions
+__all__ = [  # the kernel API of docs/kernel_api.md, plus the readable direct convolutions and the im2col path alone
     *KERNEL_API, "conv2d_forward_direct", "conv2d_backward_data_direct", "conv2d_backward_weight_direct",
+    "conv2d_forward_im2col", "conv2d_backward_data_im2col", "conv2d_backward_weight_im2col",
 ]

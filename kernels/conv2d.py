@@ -255,13 +255,22 @@ def _chunk_onp(grad_y3, n0, n1):
 
 
 def conv2d_forward(x, weight, bias, stride, padding, dilation):
+    """The fast default: Winograd where `winograd.applies` (a kernel twice the stride), im2col + GEMM otherwise."""
+    return _forward("conv2d_forward", x, weight, bias, stride, padding, dilation, allow_winograd=True)
+
+
+def conv2d_forward_im2col(x, weight, bias, stride, padding, dilation):
+    """`conv2d_forward` by im2col + GEMM for every geometry (the benchmarks compare it with Winograd)."""
+    return _forward("conv2d_forward_im2col", x, weight, bias, stride, padding, dilation, allow_winograd=False)
+
+
+def _forward(op, x, weight, bias, stride, padding, dilation, allow_winograd):
     """Per chunk: y = im2col(x) (n*Ho*Wo, kH*kW*C) @ W_rows.T (kH*kW*C, O), written as (n, O, Ho, Wo), plus bias[o].
     (This orientation ran OpenBLAS 10-50 % faster than W_rows @ cols.T when O is small.)"""
-    (stride, padding, dilation, out_hw), y = _prepare_forward(
-        "conv2d_forward", x, weight, bias, stride, padding, dilation)
+    (stride, padding, dilation, out_hw), y = _prepare_forward(op, x, weight, bias, stride, padding, dilation)
     n, o = y.shape[:2]
     bias = np.zeros(o, dtype=x.dtype) if bias is None else bias
-    if winograd.applies(weight.shape[2:], stride, dilation, x.shape[1]):
+    if allow_winograd and winograd.applies(weight.shape[2:], stride, dilation, x.shape[1]):
         return winograd.forward(x, weight, bias, stride, padding, out_hw, y)
     x, w_rows = np.ascontiguousarray(x), _weight_rows(weight)
     y3 = y.reshape(n, o, -1)
@@ -277,10 +286,21 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation):
 
 
 def conv2d_backward_data(grad_y, weight, input_hw, stride, padding, dilation):
-    """Per chunk: grad_x = col2im(grad_y.T (n*Ho*Wo, O) @ W_rows (O, kH*kW*C)): the adjoint of `conv2d_forward` in x."""
+    """The adjoint of `conv2d_forward` in x: Winograd where it applies, im2col + GEMM otherwise."""
+    return _backward_data("conv2d_backward_data", grad_y, weight, input_hw, stride, padding, dilation, allow_winograd=True)
+
+
+def conv2d_backward_data_im2col(grad_y, weight, input_hw, stride, padding, dilation):
+    """`conv2d_backward_data` by GEMM + col2im for every geometry."""
+    return _backward_data("conv2d_backward_data_im2col", grad_y, weight, input_hw, stride, padding, dilation,
+                          allow_winograd=False)
+
+
+def _backward_data(op, grad_y, weight, input_hw, stride, padding, dilation, allow_winograd):
+    """Per chunk: grad_x = col2im(grad_y.T (n*Ho*Wo, O) @ W_rows (O, kH*kW*C))."""
     (stride, padding, dilation, out_hw), grad_x = _prepare_backward_data(
-        "conv2d_backward_data", grad_y, weight, input_hw, stride, padding, dilation)
-    if winograd.applies(weight.shape[2:], stride, dilation, weight.shape[1]):
+        op, grad_y, weight, input_hw, stride, padding, dilation)
+    if allow_winograd and winograd.applies(weight.shape[2:], stride, dilation, weight.shape[1]):
         return winograd.backward_data(grad_y, weight, stride, padding, grad_x)
     n, o = grad_y.shape[:2]
     w_rows = _weight_rows(weight)
@@ -300,10 +320,21 @@ def conv2d_backward_data(grad_y, weight, input_hw, stride, padding, dilation):
 
 
 def conv2d_backward_weight(grad_y, x, kernel_hw, stride, padding, dilation):
+    """The adjoint of `conv2d_forward` in the weight: Winograd where it applies, im2col + GEMM otherwise."""
+    return _backward_weight("conv2d_backward_weight", grad_y, x, kernel_hw, stride, padding, dilation, allow_winograd=True)
+
+
+def conv2d_backward_weight_im2col(grad_y, x, kernel_hw, stride, padding, dilation):
+    """`conv2d_backward_weight` by im2col + GEMM for every geometry."""
+    return _backward_weight("conv2d_backward_weight_im2col", grad_y, x, kernel_hw, stride, padding, dilation,
+                            allow_winograd=False)
+
+
+def _backward_weight(op, grad_y, x, kernel_hw, stride, padding, dilation, allow_winograd):
     """grad_W_rows = sum over chunks of grad_y (O, n*Ho*Wo) @ im2col(x) (n*Ho*Wo, kH*kW*C), read back as (O, C, kH, kW)."""
     (stride, padding, dilation, out_hw), grad_w = _prepare_backward_weight(
-        "conv2d_backward_weight", grad_y, x, kernel_hw, stride, padding, dilation)
-    if winograd.applies(grad_w.shape[2:], stride, dilation, x.shape[1]):
+        op, grad_y, x, kernel_hw, stride, padding, dilation)
+    if allow_winograd and winograd.applies(grad_w.shape[2:], stride, dilation, x.shape[1]):
         return winograd.backward_weight(grad_y, x, stride, padding, grad_w)
     n, o, channels, kh, kw = grad_y.shape[0], grad_y.shape[1], x.shape[1], *grad_w.shape[2:]
     x = np.ascontiguousarray(x)

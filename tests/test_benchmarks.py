@@ -38,7 +38,7 @@ def test_kernel_benchmark_every_implementation_passes_its_check(kernel_report):
     _, failures, report = kernel_report
     assert failures == [] and report["failures"] == []
     impls = {r["impl"] for r in report["rows"]}
-    assert {"reference", "numba", "numba-direct"} <= impls
+    assert {"reference", "numba", "numba-direct", "numba-im2col"} <= impls
     for row in report["rows"]:
         assert row["check"] == "pass" and row["relative_error"] <= bench_kernels.CHECK_RTOL, row
 

@@ -67,10 +67,11 @@ def test_kernel_set_exports_the_api(kernel_set, name):
     assert parameter_names(fn) == parameter_names(getattr(reference, name))
 
 
-def test_direct_variants_share_the_signature(kernel_set):
-    direct = [n for n in dir(kernel_set) if n.endswith("_direct") and callable(getattr(kernel_set, n))]
-    for name in direct:
-        plain = name[: -len("_direct")]
+@pytest.mark.parametrize("suffix", ["_direct", "_im2col"])
+def test_variants_share_the_signature(kernel_set, suffix):
+    variants = [n for n in dir(kernel_set) if n.endswith(suffix) and not n.startswith("_") and callable(getattr(kernel_set, n))]
+    for name in variants:
+        plain = name[: -len(suffix)]
         assert plain in reference.KERNEL_API, f"{name} is the variant of no API function"
         assert parameter_names(getattr(kernel_set, name)) == parameter_names(getattr(reference, plain))
 
@@ -80,3 +81,4 @@ def test_numba_set_has_direct_convolutions_and_exports_the_api():
     assert set(reference.KERNEL_API) <= set(kernels.__all__)
     for name in ("conv2d_forward", "conv2d_backward_data", "conv2d_backward_weight"):
         assert callable(getattr(kernels, name + "_direct", None))
+        assert callable(getattr(kernels, name + "_im2col", None))

@@ -75,11 +75,8 @@ def call_pure(fn, *args):
 
 
 def variants(ks, name):
-    """The fast kernel and, when the set has one, its readable *_direct twin."""
-    fns = [getattr(ks, name)]
-    if hasattr(ks, name + "_direct"):
-        fns.append(getattr(ks, name + "_direct"))
-    return fns
+    """The fast kernel and, when the set has them, its readable *_direct twin and its *_im2col path."""
+    return [getattr(ks, name + suffix) for suffix in ("", "_direct", "_im2col") if hasattr(ks, name + suffix)]
 
 
 # ----------------------------------------------------------------------------- convolution
