@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import (DEFAULT_OUT, Column, bar_chart, environment, machine_ceilings, measure,
-                               write_report)
+from benchmarks.common import (DEFAULT_OUT, Column, bar_chart, environment, gpu_ceilings, machine_ceilings,
+                               measure, write_report)
 from minigan import reference
 
 CHECK_RTOL = 2e-4  # max |out - ref| / max |ref|, float32
@@ -386,6 +386,10 @@ def available_impls(names, cuda_sim):
         impls.append(Impl("torch-cpu", "cpu", torch=torch, to_array=lambda a: torch.from_numpy(np.copy(a)),
                           to_numpy=_torch_numpy))
         if torch.cuda.is_available():
+            # float32 as minigan's CUDA kernels compute it: PyTorch's cuDNN convolutions default to TF32
+            # on Ampere and later (10-bit mantissas: relative errors ~3e-4, failing the check)
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
             impls.append(Impl("torch-cuda", "cuda", torch=torch,
                               to_array=lambda a: torch.from_numpy(np.copy(a)).cuda(), to_numpy=_torch_numpy,
                               sync=torch.cuda.synchronize))
@@ -428,6 +432,9 @@ def run_benchmark(quick=False, ops=None, impl_names=None, cuda_sim=False, repeat
     budget = None if quick else 4.0  # seconds per measurement: the slow loops get fewer samples
     env, ceilings = environment(), machine_ceilings(quick)
     impls, notes = available_impls(impl_names, cuda_sim)
+    if any(impl.device == "cuda" for impl in impls):
+        from minigan.backend import require_cupy
+        ceilings["cuda"] = gpu_ceilings(require_cupy(), quick)
     rows, failures = [], []
     for case in build_cases(quick, ops):
         expected = [np.asarray(o, dtype=np.float64) for o in _as_list(Impl("ref", "cpu", reference).prepare(case)())]
@@ -452,7 +459,7 @@ def run_benchmark(quick=False, ops=None, impl_names=None, cuda_sim=False, repeat
                 timing = measure(impl.prepare(case), repeats, warmup=0, min_sample=min_sample, budget=budget,
                                  sync=impl.sync)  # the check above was the warm-up (JIT, first-call setup)
                 row.update(ms=timing.median * 1e3, best_ms=timing.best * 1e3, calls_per_sample=timing.number)
-                row.update(_rates(case, timing.median, ceilings))
+                row.update(_rates(case, timing.median, ceilings["cuda"] if impl.device == "cuda" else ceilings))
             case_rows.append(row)
         _add_torch_ratio(case_rows)
         rows += case_rows
@@ -481,6 +488,7 @@ COLUMNS = [Column("op", "op"), Column("direction", "direction"), Column("shape",
 
 
 def _rates(case, seconds, ceilings):
+    """GFLOP/s or GB/s, and its percentage of the ceiling of the device the implementation ran on."""
     if case.flops:
         rate = case.flops / seconds / 1e9
         return dict(gflops=rate, ceiling_pct=100 * rate / ceilings["gemm_gflops"])

@@ -76,6 +76,22 @@ def copy_gbs(megabytes=128, repeats=5):
     return 2.0 * src.nbytes / measure(lambda: np.copyto(dst, src), repeats).best / 1e9
 
 
+def gpu_ceilings(cupy, quick=False):
+    """The GPU's float32 GEMM rate (cuBLAS through CuPy, no TF32) and device-to-device copy rate,
+    measured now: the denominators of the CUDA rows' '% of ceiling'."""
+    n, megabytes = (1024, 64) if quick else (8192, 1024)
+    sync = cupy.cuda.get_current_stream().synchronize
+    a, b = (cupy.asarray(np.random.default_rng(i).standard_normal((n, n), dtype=np.float32)) for i in range(2))
+    c = cupy.empty_like(a)
+    gemm = 2.0 * n ** 3 / measure(lambda: cupy.matmul(a, b, out=c), 3, sync=sync).best / 1e9
+    src = cupy.ones(megabytes * 2 ** 20 // 4, dtype=cupy.float32)
+    dst = cupy.empty_like(src)
+    copy = 2.0 * src.nbytes / measure(lambda: cupy.copyto(dst, src), 5, sync=sync).best / 1e9
+    name = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"]
+    return {"device": name.decode() if isinstance(name, bytes) else str(name), "gemm_n": n, "gemm_gflops": gemm,
+            "copy_mb": megabytes, "copy_gbs": copy}
+
+
 def openblas_environment():
     return {k: v for k, v in sorted(os.environ.items()) if k.startswith("OPENBLAS")}
 
@@ -203,6 +219,11 @@ def environment_markdown(env, ceilings):
         f"- ceilings measured at the start of this run: GEMM {gemm}; copy {ceilings['copy_gbs']:.1f} GB/s "
         f"(read + write, {ceilings['copy_mb']} MB)",
     ]
+    if "cuda" in ceilings:
+        gpu = ceilings["cuda"]
+        lines.append(f"- GPU: {gpu['device']}; ceilings of the CUDA rows, measured at the start of this run: GEMM "
+                     f"{gpu['gemm_gflops']:.1f} GFLOP/s (float32 {gpu['gemm_n']}³ cuBLAS through CuPy, no TF32); "
+                     f"copy {gpu['copy_gbs']:.1f} GB/s (device to device, read + write, {gpu['copy_mb']} MB)")
     if env["load_average_1m"] and env["load_average_1m"] > 0.5 * env["usable_cpus"]:
         lines.append("- **the machine was shared and loaded while this ran: absolute numbers are noisy; "
                      "ratios measured side by side are the meaningful part**")

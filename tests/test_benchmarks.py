@@ -215,6 +215,26 @@ def test_chunked_matmul_equals_numpy(monkeypatch, shape):
                                rtol=1e-4, atol=1e-4 * np.sqrt(inner))
 
 
+@pytest.mark.gpu
+def test_cuda_rows_are_measured_against_the_gpu_ceilings(tmp_path):
+    pytest.importorskip("cupy", reason="needs CuPy")
+    from minigan.backend import require_cupy
+    try:
+        require_cupy().cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        pytest.skip(f"no usable CUDA device ({type(exc).__name__})")
+    paths, failures = bench_kernels.run_benchmark(quick=True, ops=["relu", "conv2d"], impl_names=["cuda", "numba"],
+                                                  repeats=1, out_dir=tmp_path, plot=False)
+    report = json.loads(paths["json"].read_text())
+    gpu = report["ceilings"]["cuda"]
+    assert failures == [] and gpu["gemm_gflops"] > 0 and gpu["copy_gbs"] > 0
+    for row in report["rows"]:
+        ceiling = gpu if row["device"] == "cuda" else report["ceilings"]
+        rate, peak = (row["gflops"], ceiling["gemm_gflops"]) if "gflops" in row else (row["gbs"], ceiling["copy_gbs"])
+        assert row["ceiling_pct"] == pytest.approx(100 * rate / peak), row
+    assert {r["device"] for r in report["rows"]} == {"cpu", "cuda"}
+
+
 def test_cuda_sim_is_checked_not_timed(tmp_path):
     paths, failures = bench_kernels.run_benchmark(quick=True, ops=["relu", "conv2d"], impl_names=["cuda-sim"],
                                                   cuda_sim=True, repeats=1, out_dir=tmp_path, plot=False)
