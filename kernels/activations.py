@@ -34,14 +34,6 @@ def _float64_from_bits(typingctx, bits):
     return types.float64(types.int64), codegen
 
 
-@intrinsic
-def _int64_from_float64_bits(typingctx, x):
-    """The int64 whose bits are the IEEE-754 pattern of the float64 `x` (the inverse bitcast; vectorises)."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-    return types.int64(types.float64), codegen
-
-
 @njit(cache=True, inline="always")              # inlined in Numba IR, so LLVM can vectorise the loop
 def exp_neg(y):
     """e^y for y <= 0 (float64 in and out) in vectorisable arithmetic, no libm call:
@@ -68,33 +60,11 @@ def exp_neg(y):
     return p * _float64_from_bits((np.int64(k) + 1023) << 52)     # 2^k: exponent field k + 1023, no libm
 
 
-SQRT_HALF_BITS = 0x3FE6A09E667F3BCD      # bits of sqrt(1/2), the low end of log_normal's mantissa interval
-MANTISSA_MASK = (1 << 52) - 1
-LN2 = 0.6931471805599453                 # ln 2 rounded to float64
-
-
-@njit(cache=True, inline="always")              # inlined in Numba IR, so LLVM can vectorise the loop
-def log_normal(v, k_offset):
-    """log v + k_offset ln2 for a positive, normal, finite float64 v (not checked: 0, inf, NaN, negative
-    and subnormal v give garbage), in vectorisable arithmetic, no libm call: float32 bce's log (which
-    clamps its arguments into this domain first).
-    v = m 2^k with sqrt(1/2) <= m < sqrt(2), read from the bits (subtracting the bits of sqrt(1/2) makes
-    the exponent field k and the rest the offset of m); log m = 2 atanh(s) with s = (m - 1) / (m + 1),
-    |s| <= 0.1716, by its odd Taylor series to s^9: 2 s (1 + s^2/3 + ... + s^8/9), truncation
-    < s^10/11 / (1 - s^2) < 2.08e-9 relative to log m; plus (k + k_offset) LN2 (rounding ~1e-16).
-    Sized for float32 results (half an ulp is 3e-8 to 6e-8 relative): a term to s^11 and ln2 in two
-    parts (5.1e-11) cost float32 bce ~8 % of its speed for accuracy that float32 rounds away."""
-    bits = _int64_from_float64_bits(v) - SQRT_HALF_BITS
-    m = _float64_from_bits((bits & MANTISSA_MASK) + SQRT_HALF_BITS)
-    k = np.float64(bits >> 52) + k_offset
-    return k * LN2 + two_atanh((m - 1) / (m + 1), 5)
-
-
 @njit(cache=True, inline="always")              # inlined with a literal `terms`: LLVM unrolls the loop
 def two_atanh(s, terms):
     """2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + ... + s^(2 terms - 2)/(2 terms - 1)): the odd Taylor series
     to `terms` terms, in Horner form from the last one; for |s| < 1 the truncation is below
-    s^(2 terms) / (2 terms + 1) / (1 - s^2) relative. The shared core of `log_normal` and `losses.log1p_small`."""
+    s^(2 terms) / (2 terms + 1) / (1 - s^2) relative. The core of `losses.log1p_small`."""
     s2 = s * s
     q = 1.0 / (2 * terms - 1)
     for n in range(terms - 2, -1, -1):
