@@ -1,5 +1,4 @@
-"""Batch chunks on worker threads, for the convolutions' GEMM paths (`conv2d`, `winograd`) and
-the linear layers' products (`matmul`).
+"""Batch chunks on worker threads, for the convolutions' GEMM paths (`conv2d`, `winograd`).
 
 The parallelism is ours, not BLAS's: each of `numba.get_num_threads()` threads takes its share of
 a batch's chunks of images and runs its copies, a single-threaded GEMM and the copies back with the
@@ -82,23 +81,3 @@ def over_image_chunks(n_img, bytes_per_image, work):
         raise errors[0]
     return results
 
-
-MATMUL_MIN_FLOPS = 2 ** 22   # ~40 us on one core: smaller products are not worth a second thread
-
-
-def matmul(a, b):
-    """a @ b for 2-D NumPy arrays, the rows of ``a`` split into chunks on minigan's threads with
-    BLAS held to one thread (as the convolutions do): on a machine shared with other jobs, a
-    2-threaded OpenBLAS call waits for its second thread to be scheduled. Measured under load,
-    interleaved, 15 rounds: MLP-GAN step median 381 -> 71 ms (PyTorch 60 ms), VAE 219 -> 28 ms
-    (PyTorch 24 ms). Products under MATMUL_MIN_FLOPS run as one plain call."""
-    rows, inner = a.shape
-    if 2 * rows * inner * b.shape[1] < MATMUL_MIN_FLOPS:
-        return a @ b
-    out = np.empty((rows, b.shape[1]), dtype=np.result_type(a, b))
-
-    def work(r0, r1):
-        np.matmul(a[r0:r1], b, out=out[r0:r1])
-
-    over_image_chunks(rows, (inner + b.shape[1]) * out.itemsize, work)
-    return out

@@ -386,15 +386,6 @@ concatenate = cat
 # --------------------------------------------------------------------------------------
 # linear and convolution
 # --------------------------------------------------------------------------------------
-def _matmul(a, b):
-    """a @ b for a (..., k) and b (k, m); NumPy products run on minigan's threads with BLAS held to
-    one thread each (`kernels/chunks.py`), CuPy ones on cuBLAS."""
-    if not isinstance(a, np.ndarray):
-        return a @ b
-    from minigan.kernels.chunks import matmul   # imported on first use: minigan.kernels loads every Numba kernel
-    return matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[1],))
-
-
 class _Linear(Function):
     """y = x Wᵀ + b for x (..., in), W (out, in), b (out,).
 
@@ -404,15 +395,15 @@ class _Linear(Function):
     @staticmethod
     def forward(ctx, x, weight, bias=None):
         ctx.x, ctx.weight, ctx.has_bias = x, weight, bias is not None
-        y = _matmul(x, weight.T)
+        y = x @ weight.T
         return y + bias if bias is not None else y
 
     @staticmethod
     def backward(ctx, g):
         x, weight = ctx.x, ctx.weight
         g2 = g.reshape(-1, g.shape[-1])
-        dx = _matmul(g, weight) if ctx.needs_input_grad[0] else None
-        dw = _matmul(g2.T, x.reshape(-1, x.shape[-1])) if ctx.needs_input_grad[1] else None
+        dx = (g @ weight) if ctx.needs_input_grad[0] else None
+        dw = (g2.T @ x.reshape(-1, x.shape[-1])) if ctx.needs_input_grad[1] else None
         db = g2.sum(axis=0) if ctx.has_bias else None
         return dx, dw, db
 

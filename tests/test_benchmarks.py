@@ -199,22 +199,6 @@ def test_conv_chunk_errors_reach_the_caller_and_blas_threads_are_restored():
     assert blas_threads() == before
 
 
-@pytest.mark.parametrize("shape", [(37, 53, 29), (5, 300, 7), (1, 9, 4)])
-def test_chunked_matmul_equals_numpy(monkeypatch, shape):
-    """Rows split over threads (one row per chunk here) give NumPy's product; small ones run as one call."""
-    from minigan.kernels import chunks
-
-    rng = np.random.default_rng(3)
-    rows, inner, cols = shape
-    a, b = rng.standard_normal((rows, inner)), rng.standard_normal((inner, cols))
-    monkeypatch.setattr(chunks, "CHUNK_BYTES", 1)
-    monkeypatch.setattr(chunks, "MATMUL_MIN_FLOPS", 1)
-    np.testing.assert_allclose(chunks.matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
-    monkeypatch.setattr(chunks, "MATMUL_MIN_FLOPS", 2 ** 62)
-    np.testing.assert_allclose(chunks.matmul(a.astype(np.float32), b.astype(np.float32)), (a @ b).astype(np.float32),
-                               rtol=1e-4, atol=1e-4 * np.sqrt(inner))
-
-
 @pytest.mark.gpu
 def test_cuda_rows_are_measured_against_the_gpu_ceilings(tmp_path):
     pytest.importorskip("cupy", reason="needs CuPy")
