@@ -9,6 +9,9 @@ minimises MSE(x̂, x); a VAE step minimises BCE(x̂, x) + KL, both summed per im
 frameworks alternate step by step (A/B/A/B, the order flipping every round) in one process, so
 a change in machine load hits both; the ratio is the median of the per-round ratios.
 
+``--device cuda`` runs both frameworks on the GPU (CuPy RawKernels and cuBLAS against PyTorch's
+CUDA kernels, TF32 off); the report adds the GPU's GEMM and copy ceilings.
+
 ``--profile`` shows where minigan's step time goes (per op, forward vs backward, per kernel).
 ``--memory`` measures the peak memory of a DCGAN step (tracemalloc for minigan; the growth of
 the resident set in a fresh subprocess per framework, since torch's allocator is invisible to
@@ -27,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import (DEFAULT_OUT, REPO_ROOT, Column, bar_chart, environment, machine_ceilings,
-                               markdown_table, write_report)
+from benchmarks.common import (DEFAULT_OUT, REPO_ROOT, Column, bar_chart, environment, gpu_ceilings,
+                               machine_ceilings, markdown_table, write_report)
 
 import minigan as mg
 from minigan import functional as F
@@ -65,16 +68,19 @@ def _specs(quick):
 
 
 class Framework:
-    """The handful of calls a step makes, for minigan or torch (their APIs mirror each other)."""
+    """The handful of calls a step makes, for minigan or torch (their APIs mirror each other), on
+    ``device`` ('cpu' or 'cuda')."""
 
-    def __init__(self, name):
-        self.name = name
+    def __init__(self, name, device="cpu"):
+        self.name, self.device = name, device
         if name == "minigan":
-            self.F, self.tensor, self.Adam = F, mg.tensor, optim.Adam
+            self.F, self.Adam = F, optim.Adam
+            self.tensor = lambda array: mg.tensor(array, device=device)
             self.kl = F.kl_normal
         else:
             import torch
-            self.F, self.tensor, self.Adam = torch.nn.functional, torch.from_numpy, torch.optim.Adam
+            self.F, self.Adam = torch.nn.functional, torch.optim.Adam
+            self.tensor = lambda array: torch.from_numpy(array).to(device)
             self.kl = lambda mu, logvar: -0.5 * (1 + logvar - mu * mu - logvar.exp()).sum()
 
 
@@ -134,11 +140,14 @@ class Trainer:
         return (loss.item(),)
 
 
-def make_trainers(spec, with_torch=True, seed=0):
-    """minigan's trainer and, if asked, the torch twin's, from the same weights and the same batch."""
+def make_trainers(spec, with_torch=True, seed=0, device="cpu"):
+    """minigan's trainer and, if asked, the torch twin's, from the same weights and the same batch,
+    on ``device``. The twins are compared on the CPU before they move. On 'cuda' both read a loss
+    back at the end of every step (``.item()``), which waits for the step's GPU work to finish, and
+    PyTorch runs without TF32 (as minigan's float32 kernels)."""
     mg.manual_seed(seed)
     model = spec.build()
-    trainers = {"minigan": Trainer(Framework("minigan"), spec, model, np.random.default_rng(seed))}
+    twin = None
     if with_torch:
         from benchmarks.torch_models import max_output_difference, to_torch
         twin = to_torch(model)
@@ -147,7 +156,13 @@ def make_trainers(spec, with_torch=True, seed=0):
         difference = max_output_difference(probe, getattr(twin, "discriminator", None) or twin.encoder, sample)
         if not difference < 1e-4:
             raise RuntimeError(f"{spec.name}: the torch twin differs from the minigan model (relative {difference:.3g})")
-        trainers["torch"] = Trainer(Framework("torch"), spec, twin, np.random.default_rng(seed))
+    trainers = {"minigan": Trainer(Framework("minigan", device), spec, model.to(device), np.random.default_rng(seed))}
+    if twin is not None:
+        if device == "cuda":
+            import torch
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
+        trainers["torch"] = Trainer(Framework("torch", device), spec, twin.to(device), np.random.default_rng(seed))
     return trainers
 
 
@@ -170,9 +185,9 @@ def time_interleaved(trainers, rounds, warmup=1):
     return seconds, ratios
 
 
-def time_child(framework, model_name, quick, steps):
+def time_child(framework, model_name, quick, steps, device="cpu"):
     """In a child process: seconds of ``steps`` steps of one framework alone (after 1 warm-up step)."""
-    trainers = make_trainers(_specs(quick)[model_name], with_torch=framework == "torch")
+    trainers = make_trainers(_specs(quick)[model_name], with_torch=framework == "torch", device=device)
     trainer = trainers[framework]
     trainer.step()
     seconds = []
@@ -183,7 +198,7 @@ def time_child(framework, model_name, quick, steps):
     return seconds
 
 
-def time_isolated(model_name, quick, rounds, with_torch):
+def time_isolated(model_name, quick, rounds, with_torch, device="cpu"):
     """Like ``time_interleaved``, but each framework runs in fresh processes of its own, A/B/A/B
     (order flipped every round, ``rounds`` processes each), so neither framework's thread pools
     (both use OpenMP, and torch ships its own libgomp) run in the other's process. Each process
@@ -193,7 +208,7 @@ def time_isolated(model_name, quick, rounds, with_torch):
     for r in range(rounds):
         for name in (names if r % 2 == 0 else names[::-1]):
             command = [sys.executable, "-m", "benchmarks.bench_train", "--child", name, "--model", model_name,
-                       "--steps", "3"] + (["--quick"] if quick else [])
+                       "--steps", "3", "--device", device] + (["--quick"] if quick else [])
             result = subprocess.run(command, capture_output=True, text=True, check=True,
                                     cwd=REPO_ROOT)
             samples = json.loads(result.stdout.strip().splitlines()[-1])
@@ -204,17 +219,20 @@ def time_isolated(model_name, quick, rounds, with_torch):
 
 
 def run_benchmark(model_names=None, quick=False, rounds=None, with_torch=True, out_dir=DEFAULT_OUT, plot=True,
-                  isolated=False):
+                  isolated=False, device="cpu"):
     rounds = rounds or (2 if quick else 5)
     specs = _specs(quick)
     env, ceilings = environment(), machine_ceilings(quick)
+    if device == "cuda":
+        from minigan.backend import require_cupy
+        ceilings["cuda"] = gpu_ceilings(require_cupy(), quick)
     rows = []
     for name in model_names or list(specs):
         spec = specs[name]
         if isolated:
-            seconds, ratios = time_isolated(name, quick, rounds, with_torch)
+            seconds, ratios = time_isolated(name, quick, rounds, with_torch, device)
         else:
-            seconds, ratios = time_interleaved(make_trainers(spec, with_torch), rounds)
+            seconds, ratios = time_interleaved(make_trainers(spec, with_torch, device=device), rounds)
         for fw, samples in seconds.items():
             median = statistics.median(samples)
             rows.append(dict(model=name, batch=spec.batch, framework=fw, s_per_step=median, best_s=min(samples),
@@ -222,7 +240,8 @@ def run_benchmark(model_names=None, quick=False, rounds=None, with_torch=True, o
                              vs_torch=statistics.median(ratios) if fw == "minigan" and ratios else None))
         print(f"  {name}: " + ", ".join(f"{r['framework']} {r['s_per_step']:.3g} s/step" for r in rows[-len(seconds):]),
               file=sys.stderr, flush=True)
-    title = "minigan training steps vs PyTorch" + (" (quick smoke run: tiny models)" if quick else "")
+    title = (f"minigan training steps vs PyTorch, on {device}"
+             + (" (quick smoke run: tiny models)" if quick else ""))
     if isolated:
         notes = [f"- each framework in its own fresh processes, alternated A/B/A/B: {rounds} processes per "
                  "framework, 3 timed steps each after 1 warm-up step; × torch = median of the per-round ratios "
@@ -231,7 +250,7 @@ def run_benchmark(model_names=None, quick=False, rounds=None, with_torch=True, o
         notes = [f"- {rounds} timed steps per framework after 1 warm-up step, interleaved in one process; × torch "
                  "= median of the per-round ratios minigan / torch (> 1: minigan slower)."]
     paths = write_report(out_dir, "bench_train", title, env, ceilings, rows, COLUMNS, notes,
-                         extra=dict(quick=quick, rounds=rounds, isolated=isolated))
+                         extra=dict(quick=quick, rounds=rounds, isolated=isolated, device=device))
     if plot:
         groups = list(dict.fromkeys(r["model"] for r in rows))
         frameworks = list(dict.fromkeys(r["framework"] for r in rows))
@@ -384,6 +403,8 @@ def add_arguments(parser):
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--isolated", action="store_true",
                         help="run each framework in fresh processes of its own (A/B/A/B) instead of in one process")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="where both frameworks train (default cpu; cuda needs CuPy and a GPU)")
     parser.add_argument("--child", choices=["minigan", "torch"], help=argparse.SUPPRESS)
     parser.set_defaults(run=main_from_args)
 
@@ -393,12 +414,14 @@ def main_from_args(args):
     unknown = set(names or ()) - set(_specs(False))
     if unknown:
         raise SystemExit(f"unknown model(s) {sorted(unknown)}; choose from {', '.join(_specs(False))}")
+    if args.device != "cpu" and (args.profile or args.memory):
+        raise SystemExit("--profile and --memory measure the CPU step: run them without --device")
     if args.child:  # one framework's timing for time_isolated, as JSON on the last line of stdout
-        print(json.dumps(time_child(args.child, names[0], args.quick, args.steps)))
+        print(json.dumps(time_child(args.child, names[0], args.quick, args.steps, args.device)))
         return 0
     with_torch = not args.no_torch and _torch_installed()
     paths = run_benchmark(names, args.quick, args.steps, with_torch, args.out, plot=not args.no_plot,
-                          isolated=args.isolated)
+                          isolated=args.isolated, device=args.device)
     extra = {}
     if args.profile:
         extra["profile"] = {m: profile(m, args.quick) for m in names or ["dcgan64"]}

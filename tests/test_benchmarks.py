@@ -219,6 +219,31 @@ def test_cuda_rows_are_measured_against_the_gpu_ceilings(tmp_path):
     assert {r["device"] for r in report["rows"]} == {"cpu", "cuda"}
 
 
+@pytest.mark.gpu
+def test_training_benchmark_on_the_gpu(tmp_path):
+    pytest.importorskip("cupy", reason="needs CuPy")
+    from minigan.backend import require_cupy
+    try:
+        require_cupy().cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        pytest.skip(f"no usable CUDA device ({type(exc).__name__})")
+    paths = bench_train.run_benchmark(["dcgan32", "vae"], quick=True, with_torch=False, out_dir=tmp_path, plot=False,
+                                      device="cuda")
+    report = json.loads(paths["json"].read_text())
+    assert report["device"] == "cuda" and report["ceilings"]["cuda"]["gemm_gflops"] > 0
+    assert {r["model"] for r in report["rows"]} == {"dcgan32", "vae"}
+    assert all(r["s_per_step"] > 0 for r in report["rows"])
+
+
+def test_training_benchmark_profiles_only_the_cpu():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    bench_train.add_arguments(parser)
+    with pytest.raises(SystemExit, match="measure the CPU step"):
+        bench_train.main_from_args(parser.parse_args(["--device", "cuda", "--profile", "--quick"]))
+
+
 def test_cuda_sim_is_checked_not_timed(tmp_path):
     paths, failures = bench_kernels.run_benchmark(quick=True, ops=["relu", "conv2d"], impl_names=["cuda-sim"],
                                                   cuda_sim=True, repeats=1, out_dir=tmp_path, plot=False)
