@@ -16,7 +16,8 @@ output tile takes 9 products instead of 16, and summed over channels each produc
     M[ab] = V[ab] @ U[ab]  (tiles, O),     y tile = A^T M A.
 So the GEMMs do 9/16 of im2col's multiply-adds, and the input is copied ~2.25x its size (V) instead
 of 4x (the column matrix). The transforms only add and subtract, so the rounding is that of
-reordered sums.
+reordered sums. U is stored transposed, `u_filter[ab] = U[ab]^T` (O, E), so that the filter
+transform writes its rows in order.
 
 The three passes are all this one correlation:
 * forward: data x (stride s), filter U, output y.
@@ -39,6 +40,8 @@ from minigan.kernels.chunks import over_image_chunks, scratch
 from minigan.kernels.nhwc import from_padded_nhwc, to_padded_nhwc
 
 MIN_CHANNELS = 32   # E = sh*sw*C below this (DCGAN's 3-channel images: 12) leaves im2col faster
+                    # (3 -> 64 on 64x64, one thread: Winograd 1.40 / 1.46 / 2.20x the im2col time)
+
 
 def applies(kernel_hw, stride, dilation, channels):
     """Whether the Winograd path computes this convolution: kernel = 2 x stride, no dilation, E >= MIN_CHANNELS."""
