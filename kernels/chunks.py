@@ -51,6 +51,8 @@ def over_image_chunks(n_img, bytes_per_image, work):
     claim chunks one at a time, and the caller waits only for chunks already claimed: on a busy
     machine a worker can take a scheduler time slice (tens of ms) to wake up, and the caller then
     simply does the chunks itself."""
+    if n_img == 0:
+        return []
     threads = max(1, min(numba.get_num_threads(), n_img))
     size = max(1, min(-(-n_img // threads), CHUNK_BYTES // max(1, bytes_per_image)))
     count = -(-n_img // size)
@@ -81,3 +83,14 @@ def over_image_chunks(n_img, bytes_per_image, work):
         raise errors[0]
     return results
 
+
+
+def sum_in_chunk_order(partials, shape, dtype):
+    """The sum of the chunks' partial results, added in chunk order (so a run repeats bit for bit);
+    zeros of ``shape`` for an empty batch."""
+    if not partials:
+        return np.zeros(shape, dtype=dtype)
+    total = partials[0]
+    for partial in partials[1:]:
+        total += partial
+    return total

@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit, prange
 
 from minigan.kernels import winograd
-from minigan.kernels.chunks import over_image_chunks, scratch
+from minigan.kernels.chunks import over_image_chunks, scratch, sum_in_chunk_order
 from minigan.kernels.nhwc import from_padded_nhwc, to_padded_nhwc
 from minigan.reference import check_conv2d, check_dtype, conv2d_output_hw, pair
 
@@ -273,7 +273,7 @@ def _forward(op, x, weight, bias, stride, padding, dilation, allow_winograd):
     if allow_winograd and winograd.applies(weight.shape[2:], stride, dilation, x.shape[1]):
         return winograd.forward(x, weight, bias, stride, padding, out_hw, y)
     x, w_rows = np.ascontiguousarray(x), _weight_rows(weight)
-    y3 = y.reshape(n, o, -1)
+    y3 = y.reshape(n, o, out_hw[0] * out_hw[1])
 
     def work(n0, n1):
         cols = _chunk_columns(x, n0, n1, weight.shape[2:], stride, padding, dilation, out_hw)
@@ -304,7 +304,7 @@ def _backward_data(op, grad_y, weight, input_hw, stride, padding, dilation, allo
         return winograd.backward_data(grad_y, weight, stride, padding, grad_x)
     n, o = grad_y.shape[:2]
     w_rows = _weight_rows(weight)
-    g3 = np.ascontiguousarray(grad_y).reshape(n, o, -1)
+    g3 = np.ascontiguousarray(grad_y).reshape(n, o, out_hw[0] * out_hw[1])
     padded_hw = _padded_hw(grad_x.shape[2:], padding)
 
     def work(n0, n1):
@@ -338,16 +338,14 @@ def _backward_weight(op, grad_y, x, kernel_hw, stride, padding, dilation, allow_
         return winograd.backward_weight(grad_y, x, stride, padding, grad_w)
     n, o, channels, kh, kw = grad_y.shape[0], grad_y.shape[1], x.shape[1], *grad_w.shape[2:]
     x = np.ascontiguousarray(x)
-    g3 = np.ascontiguousarray(grad_y).reshape(n, o, -1)
+    g3 = np.ascontiguousarray(grad_y).reshape(n, o, out_hw[0] * out_hw[1])
 
     def work(n0, n1):
         cols = _chunk_columns(x, n0, n1, (kh, kw), stride, padding, dilation, out_hw)
         return _chunk_onp(g3, n0, n1) @ cols
 
     partials = over_image_chunks(n, _chunk_footprint(kh * kw * channels, o, out_hw, x.itemsize), work)
-    total = partials[0]
-    for partial in partials[1:]:
-        total += partial
+    total = sum_in_chunk_order(partials, (o, kh * kw * channels), x.dtype)
     grad_w[...] = total.reshape(o, kh, kw, channels).transpose(0, 3, 1, 2)
     return grad_w
 

@@ -36,7 +36,7 @@ Work is done per chunk of images on the threads of `kernels/chunks.py`, like the
 import numpy as np
 from numba import njit, prange
 
-from minigan.kernels.chunks import over_image_chunks, scratch
+from minigan.kernels.chunks import over_image_chunks, scratch, sum_in_chunk_order
 from minigan.kernels.nhwc import from_padded_nhwc, to_padded_nhwc
 
 MIN_CHANNELS = 32   # E = sh*sw*C below this (DCGAN's 3-channel images: 12) leaves im2col faster
@@ -294,10 +294,7 @@ def backward_weight(grad_y, x, stride, padding, grad_w):
         return np.matmul(_chunk_gradient_tiles(grad_y, n0, n1, tiles_hw).transpose(0, 2, 1), v)   # (9, O, E)
 
     partials = over_image_chunks(x.shape[0], _chunk_bytes(tiles_hw, max(e_size, out_c), x.itemsize), work)
-    total = partials[0]
-    for partial in partials[1:]:
-        total += partial
-    _weight_from_tiles(total, stride, grad_w)
+    _weight_from_tiles(sum_in_chunk_order(partials, (9, out_c, e_size), x.dtype), stride, grad_w)
     return grad_w
 
 

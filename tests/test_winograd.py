@@ -101,3 +101,15 @@ def test_dcgan_layer_uses_winograd_by_default(monkeypatch):
     x, weight = rand(0, (2, 64, 6, 6), np.float32), rand(1, (5, 64, 4, 4), np.float32)
     conv2d.conv2d_forward(x, weight, None, (2, 2), (1, 1), (1, 1))
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("variant", ["", "_im2col"])
+@pytest.mark.parametrize("channels", [3, 64])   # im2col and Winograd by default
+def test_an_empty_batch_gives_empty_outputs_and_a_zero_weight_gradient(variant, channels):
+    x, weight = rand(0, (0, channels, 6, 7), np.float32), rand(1, (5, channels, 4, 4), np.float32)
+    grad_y = rand(2, (0, 5, 3, 3), np.float32)
+    geometry = ((2, 2), (1, 1), (1, 1))
+    assert getattr(conv2d, "conv2d_forward" + variant)(x, weight, None, *geometry).shape == (0, 5, 3, 3)
+    assert getattr(conv2d, "conv2d_backward_data" + variant)(grad_y, weight, (6, 7), *geometry).shape == (0, channels, 6, 7)
+    grad_w = getattr(conv2d, "conv2d_backward_weight" + variant)(grad_y, x, (4, 4), *geometry)
+    assert grad_w.shape == weight.shape and not grad_w.any()
