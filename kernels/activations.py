@@ -4,16 +4,22 @@ Each forward and backward is one fused parallel pass over the flat array. Two ji
 serve all four activations: `_forward_loop` applies f and `_backward_loop` multiplies by f',
 each with one loop per kind (chosen once, outside the loop, so that LLVM vectorises every loop).
 
-float32 tanh and sigmoid (and bce_with_logits in `losses.py`) take e^y from `exp_neg`, an
-exp written in plain float64 arithmetic that LLVM vectorises; a libm `exp` call per element
-cannot be vectorised (no SVML here) and ran 10-20x below memory speed. float64 keeps libm.
-Measured on 9M float32 arguments in [-110, 110]: tanh and sigmoid within 0.500 ulp of the exact
-(float64) value; 26 and 19 of them not correctly rounded (ties within ~1e-10 of a half ulp).
+float32 tanh and sigmoid take e^y from exps of their own, plain arithmetic that LLVM vectorises: a libm
+`exp` call per element cannot be vectorised (no SVML here) and ran 10-20x below memory speed; float64
+keeps libm.
+* tanh: `exp_neg`, in float64. Measured on 9M float32 arguments in [-110, 110]: within 0.500 ulp of the
+  exact (float64) value, 26 not correctly rounded (ties within ~1e-10 of a half ulp). tests/test_kernels.py
+  holds it to 1 ulp; in float32 arithmetic it was 1.9 ulp off (the roundings of e, 1 - e, 1 + e and the
+  quotient), and float32 lanes with the last steps in float64 ran slower than all-float64 (7.5 vs 8.5 GB/s).
+* sigmoid: `exp_neg32`, in float32 (16 lanes of AVX-512 instead of float64's 8: twice as fast, 19 vs 9 GB/s
+  on (64, 64, 32, 32)), within 2.31 ulp of the exact value on the same arguments (0.500 in float64); the
+  same with bce_with_logits (`losses.py`).
 """
 
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from minigan.kernels.parallel import launch
@@ -25,6 +31,14 @@ LN2_HI, LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10   # ln 2
 LOG2_E = 1.4426950408889634                                               # k * LN2_HI exact for |k| < 2^11
 EXP_NEG_MIN = -700.0                     # e^-700 ~ 1e-304: a normal float64, far below float32's 1e-45
 
+# float32 constants: a Python 1.0 (or an int literal) would make Numba's arithmetic float64.
+ZERO32, HALF32, ONE32, TWO32 = np.float32(0), np.float32(0.5), np.float32(1), np.float32(2)
+LN2_HI32, LN2_LO32 = np.float32(0.693359375), np.float32(-2.12194440e-4)   # ln 2 = LN2_HI32 + LN2_LO32 (to 1e-11);
+                                                                          # k * LN2_HI32 exact (9 bits) for |k| < 2^15
+LOG2_E32 = np.float32(1.442695)
+EXP_NEG_MIN32 = np.float32(-104)         # e^-104 = 6.8e-46 < 2^-150, half the smallest float32: rounds to 0
+TWO_POW_M64 = np.float32(2.0 ** -64)     # `exp_neg32` scales by 2^(k + 64), then by this: one rounding
+
 
 @intrinsic
 def _float64_from_bits(typingctx, bits):
@@ -32,6 +46,28 @@ def _float64_from_bits(typingctx, bits):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.DoubleType())
     return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _fma32(typingctx, a, b, c):
+    """a b + c (float32) rounded once: llvm.fma, one vfmadd here in scalar and vector code alike (fastmath's
+    `contract` leaves the fusing to LLVM, which fused differently in a loop's vector body and its remainder)."""
+    def codegen(context, builder, signature, args):
+        float32 = ir.FloatType()
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(float32, [float32] * 3), "llvm.fma.f32")
+        return builder.call(fma, args)
+    return types.float32(types.float32, types.float32, types.float32), codegen
+
+
+@intrinsic
+def _pow2_32(typingctx, k):
+    """2^k as a float32 for an integral float32 k in [-126, 127]: exponent field k + 127, built in LLVM's int32
+    (16 lanes per vector; Numba's own int32 arithmetic widens to int64)."""
+    def codegen(context, builder, signature, args):
+        int32 = ir.IntType(32)
+        field = builder.add(builder.fptosi(args[0], int32), ir.Constant(int32, 127))
+        return builder.bitcast(builder.shl(field, ir.Constant(int32, 23)), ir.FloatType())
+    return types.float32(types.float32), codegen
 
 
 @njit(cache=True, inline="always")              # inlined in Numba IR, so LLVM can vectorise the loop
@@ -60,16 +96,28 @@ def exp_neg(y):
     return p * _float64_from_bits((np.int64(k) + 1023) << 52)     # 2^k: exponent field k + 1023, no libm
 
 
-@njit(cache=True, inline="always")              # inlined with a literal `terms`: LLVM unrolls the loop
-def two_atanh(s, terms):
-    """2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + ... + s^(2 terms - 2)/(2 terms - 1)): the odd Taylor series
-    to `terms` terms, in Horner form from the last one; for |s| < 1 the truncation is below
-    s^(2 terms) / (2 terms + 1) / (1 - s^2) relative. The core of `losses.log1p_small`."""
-    s2 = s * s
-    q = 1.0 / (2 * terms - 1)
-    for n in range(terms - 2, -1, -1):
-        q = q * s2 + 1.0 / (2 * n + 1)
-    return 2 * s * q
+@njit(cache=True, inline="always")              # inlined in Numba IR, so LLVM can vectorise the loop
+def exp_neg32(y):
+    """e^y for float32 y <= 0 (or NaN) in float32 arithmetic (16 lanes of AVX-512; float64 runs at 8), no libm:
+    y below EXP_NEG_MIN32 = -104 is raised to it (e^-104 rounds to 0; NaN passes); k = floor(y log2(e) + 1/2),
+    -150 <= k <= 0; r = y - k ln2 with k LN2_HI32 and y - k LN2_HI32 exact (17 bits; a multiple of y's ulp below
+    0.36) and one rounding for k LN2_LO32, |r| <= 0.347; e^r = 1 + (r + r^2 (1/2 + r/3! + ... + r^6/8!)) (Taylor,
+    truncation r^8/9! < 6e-10 relative); then (e^r) 2^(k + 64) (exact) 2^-64 rounds once, into the
+    subnormals too. Every multiply-add is an explicit `_fma32`, so a result does not depend on where the
+    element falls in a loop (vector body or remainder). Measured within 0.97 ulp of exp over [-104, 0]
+    (0.75 ulp of the subnormal spacing below 2^-126)."""
+    if y < EXP_NEG_MIN32:
+        y = EXP_NEG_MIN32
+    k = np.floor(_fma32(y, LOG2_E32, HALF32))
+    k = k if k == k else ZERO32                        # NaN y (r is NaN already): keep the int conversion defined
+    r = _fma32(k, -LN2_LO32, _fma32(k, -LN2_HI32, y))
+    p = _fma32(r, np.float32(1 / 40320), np.float32(1 / 5040))
+    p = _fma32(p, r, np.float32(1 / 720))
+    p = _fma32(p, r, np.float32(1 / 120))
+    p = _fma32(p, r, np.float32(1 / 24))
+    p = _fma32(p, r, np.float32(1 / 6))
+    expm1_r = _fma32(r * r, _fma32(r, p, HALF32), r)
+    return (ONE32 + expm1_r) * _pow2_32(k + np.float32(64)) * TWO_POW_M64
 
 
 @njit(cache=True)
@@ -80,16 +128,24 @@ def sigmoid(x):
 
 @njit(cache=True, inline="always")              # inlined in Numba IR, so LLVM can vectorise the loop
 def sigmoid_via_exp(x):
-    """The float32 sigmoid: e = e^-|x| from `exp_neg` in float64, one rounding to float32 at the store.
-    (A separate function rather than a flag: a runtime flag kept LLVM from inlining and vectorising.)"""
+    """The sigmoid of a float32 in float64: e = e^-|x| from `exp_neg`, one rounding to float32 at the store
+    (bce_with_logits' gradient sigmoid(z) - t, which cancels)."""
     v = np.float64(x)
     return sigmoid_from_exp(v, exp_neg(-abs(v)))
 
 
 @njit(cache=True, inline="always")              # inlined in Numba IR, so LLVM can vectorise the loop
+def sigmoid32(x):
+    """The float32 sigmoid in float32 arithmetic (16 lanes; the float64 `sigmoid_via_exp` ran at 8), e = e^-|x| from
+    `exp_neg32`. Measured within 2.31 ulp of the exact sigmoid (the roundings of e, 1 + e and the quotient)."""
+    return sigmoid_from_exp(x, exp_neg32(-abs(x)))
+
+
+@njit(cache=True, inline="always")              # inlined in Numba IR, so LLVM can vectorise the loop
 def sigmoid_from_exp(x, e):
-    """1 / (1 + e) for x >= 0, e / (1 + e) for x < 0, given e = e^-|x|."""
-    return (1.0 if x >= 0 else e) / (1 + e)
+    """1 / (1 + e) for x >= 0, e / (1 + e) for x < 0, given e = e^-|x|, in e's precision (ONE32 widens
+    exactly to a float64 e)."""
+    return (ONE32 if x >= 0 else e) / (ONE32 + e)
 
 
 @njit(cache=True, inline="always")              # inlined in Numba IR, so LLVM can vectorise the loop
@@ -119,10 +175,11 @@ def _leaky_relu(x, slope):
     return x if x > 0 else slope * x
 
 
-@njit(cache=True, parallel=True, fastmath={"contract"})      # contract: a*b + c may fuse to one FMA
+@njit(cache=True, parallel=True, fastmath={"contract"})      # contract: a*b + c may fuse to one FMA (sigmoid32
+                                                            # has none left to fuse: its FMAs are explicit)
 def _forward_loop(kind, x, slope, y):
     """y[k] = f(x[k]) over flat arrays: relu max(x, 0); leaky_relu x if x > 0 else slope*x; tanh
-    (libm for float64, `tanh_via_exp` for float32); sigmoid 1/(1 + e^-x) (`sigmoid_via_exp` for float32).
+    (libm for float64, `tanh_via_exp` for float32); sigmoid 1/(1 + e^-x) (`sigmoid32` for float32).
     One loop per kind, chosen outside the loop: with the choice inside it, LLVM vectorised none of
     them (relu ran at 4 GB/s, a fifth of the copy bandwidth; the exp kinds about 10x slower)."""
     if kind == RELU:
@@ -136,7 +193,7 @@ def _forward_loop(kind, x, slope, y):
             y[k] = tanh_via_exp(x[k])
     elif kind == SIGMOID_VIA_EXP:
         for k in prange(x.size):
-            y[k] = sigmoid_via_exp(x[k])
+            y[k] = sigmoid32(x[k])
     elif kind == TANH:
         for k in prange(x.size):
             y[k] = np.tanh(x[k])
