@@ -2,7 +2,7 @@
 bce's gradient (`losses.bce_grad32`), bce_with_logits' loss (`losses.bce_with_logits32`), sigmoid
 (`activations.sigmoid32`, its exp `exp_neg32`) and tanh (float64 arithmetic), on odd sizes, with the values
 that stress each formula (p near 0 and 1, large |logits|, tiny and subnormal arguments) and the special
-values (clamps, +-inf, NaN)."""
+values (clamps, +-inf, NaN); and batch norm's channel-block loops (planes shorter than BN_PLANE_MIN)."""
 
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ from numba import njit
 
 from minigan import kernels
 from minigan import reference as R
-from minigan.kernels import parallel
+from minigan.kernels import batch_norm, parallel
 from minigan.kernels.activations import exp_neg32
 from minigan.kernels.losses import BCE_BLOCK
 
@@ -182,3 +182,35 @@ def test_tanh_and_sigmoid_float32_special_values():
     assert np.signbit(y[1]) and not np.signbit(y[0])                     # tanh(-0) = -0
     x = np.array([0, -0.0, 1e-45, -1e-45, 200, -200, np.inf, -np.inf, np.nan], dtype=np.float32)
     np.testing.assert_array_equal(kernels.sigmoid_forward(x), R.sigmoid_forward(x.astype(np.float64)).astype(np.float32))
+
+
+# ----------------------------------------------------------------------------- batch norm's channel blocks
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 7, 5), (5, 130, 9), (2, 3, 63), (7, 1100, 1), (65, 37, 17)])
+def test_batch_norm_channel_blocks_match_the_reference(shape, dtype):
+    """Planes shorter than BN_PLANE_MIN (one block, several, a last partial one, L = 1), all four passes against
+    the float64 reference. Channel means far from 0 against their spread test the two-pass variance: in float64
+    1000 +- 10 with spreads 0.01 to 3; in float32 5 +- 5 with spreads 0.5 to 3 (x - mean, mean rounded to
+    float32 as both loop kinds take it, loses ulp(mean) / spread relative: fine here, not at 1000 / 0.01)."""
+    assert shape[2] < batch_norm.BN_PLANE_MIN
+    rng = np.random.default_rng(sum(shape))
+    channels = shape[1]
+    (low, high), min_spread = ((990, 1010), 0.01) if dtype == np.float64 else ((0, 10), 0.5)
+    offset = rng.uniform(low, high, (1, channels, 1))
+    x = (offset + rng.uniform(min_spread, 3, (1, channels, 1)) * rng.standard_normal(shape)).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    w, b = (1 + 0.1 * rng.standard_normal(channels)).astype(dtype), rng.standard_normal(channels).astype(dtype)
+    rtol = 1e-5 if dtype == np.float32 else 1e-10
+
+    def check(got, fn, *args):
+        expected = fn(*(a.astype(np.float64) for a in args), 1e-5)
+        for o, e in zip(got if isinstance(got, tuple) else (got,), expected if isinstance(expected, tuple) else (expected,)):
+            assert o.dtype == dtype
+            np.testing.assert_allclose(o, e, rtol=rtol, atol=rtol * np.abs(e).max())
+
+    y, mean, var = kernels.batch_norm_forward_train(x, w, b, 1e-5)
+    check((y, mean, var), R.batch_norm_forward_train, x, w, b)
+    check(kernels.batch_norm_forward_eval(x, mean, var, w, b, 1e-5), R.batch_norm_forward_eval, x, mean, var, w, b)
+    check(kernels.batch_norm_backward_train(g, x, mean, var, w, 1e-5), R.batch_norm_backward_train, g, x, mean, var, w)
+    check(kernels.batch_norm_backward_eval(g, x, mean, var, w, 1e-5), R.batch_norm_backward_eval, g, x, mean, var, w)
