@@ -17,7 +17,7 @@ from minigan.kernels.losses import BCE_BLOCK
 EXP_MAX_ULP = 1.1                # exp_neg32 (measured 0.97 on normal results, 0.75 on subnormal ones)
 BCE_GRAD_MAX_ULP = 3.5           # bce_grad32 times g (measured 3.13 with mean's 1/size; 2.84 for g * grad, 2.31 for g = 1)
 BCE_WITH_LOGITS_MAX_ULP = 2.5    # bce_with_logits32 (measured 1.92)
-TANH_MAX_ULP = 0.51              # tanh_via_exp, in float64 (measured 0.500)
+TANH_MAX_ULP = 0.52              # tanh_via_exp, in float64 (measured 0.508)
 SIGMOID_MAX_ULP = 2.5            # sigmoid32 (measured 2.31)
 SIZES = [1, 7, 255, 257, 1001, 65_537]     # below and above the parallel threshold; vector remainders
 
