@@ -82,8 +82,6 @@ def _channel_affine(g, g_scale, x, center, x_scale, shift, out):
             out[n, c, k] = g_scale[c] * g[n, c, k] + x_scale[c] * (x[n, c, k] - center[c]) + shift[c]
 
 
-
-
 @njit(cache=True, inline="always")
 def _block_bounds(block, channels, length):
     """Channels [c0, c1) of channel block `block`, BN_BLOCK // length channels each (at least one)."""
