@@ -102,6 +102,7 @@ CONVT_SHAPES = [
     ConvShape("small 8→16 6x5 k3", 4, 8, 6, 5, 16, 3, 2, 1, small=True),
 ]
 QUICK_CONV_SHAPES = [ConvShape("tiny 3→8 16² s2", 2, 3, 16, 16, 8, 4, 2, 1, small=True),
+                     ConvShape("tiny 8→6 9x11 s2", 2, 8, 9, 11, 6, 4, 2, 1, small=True),   # Winograd by default
                      ConvShape("tiny 8→4 7x9 k3", 2, 8, 7, 9, 4, 3, 1, 1, small=True)]
 QUICK_CONVT_SHAPES = [ConvShape("tiny 8→3 8² s2", 2, 8, 8, 8, 3, 4, 2, 1, small=True)]
 

@@ -39,6 +39,8 @@ def test_kernel_benchmark_every_implementation_passes_its_check(kernel_report):
     assert failures == [] and report["failures"] == []
     impls = {r["impl"] for r in report["rows"]}
     assert {"reference", "numba", "numba-direct", "numba-im2col"} <= impls
+    winograd_case = {r["impl"] for r in report["rows"] if r["shape"] == "tiny 8→6 9x11 s2"}
+    assert {"numba", "numba-im2col", "reference"} <= winograd_case   # the Winograd path passed its check too
     for row in report["rows"]:
         assert row["check"] == "pass" and row["relative_error"] <= bench_kernels.CHECK_RTOL, row
 
