@@ -101,15 +101,17 @@ def _get9(m, row, col):
 # ----------------------------------------------------------------------------- jitted passes over a chunk
 
 @njit(cache=True, nogil=True)
-def _input_tiles(src, stride, tiles_hw, v):
-    """v[3*a + b, (n*Th + P)*Tw + Q, e] = (B^T d B)[a, b] for the 3x3 block d[i, j] = the E-vector at
-    (2P + i, 2Q + j) of src's space-to-depth view, src_s2d[n, i, j, (u*sw + v)*C + c] = src[n, sh*i + u, sw*j + v, c]:
-    for each row offset u, a run of sw*C contiguous floats."""
-    n_img, height, width, channels = src.shape
+def _walk_input_tiles(x_pad, v, stride, tiles_hw, to_tiles):
+    """The map between a padded NHWC chunk and its data tiles: tile (n, P, Q) is the 3x3 block d[i, j] = the
+    E-vector at (2P + i, 2Q + j) of x_pad's space-to-depth view, x_s2d[n, i, j, (u*sw + v)*C + c] =
+    x_pad[n, sh*i + u, sw*j + v, c] (for each row offset u, a run of sw*C contiguous floats). With
+    `to_tiles`, v[3*a + b, (n*Th + P)*Tw + Q, e] = (B^T d B)[a, b]; otherwise the adjoint, x_pad's block
+    += B M B^T with M[a, b] = v[3*a + b, tile] (blocks of neighbouring tiles share a row or column)."""
+    n_img, height, width, channels = x_pad.shape
     sh, sw = stride
     tiles_h, tiles_w = tiles_hw
     run = sw * channels
-    rows = src.reshape(n_img, height, width * channels)
+    rows = x_pad.reshape(n_img, height, width * channels)
     for n in range(n_img):
         for p in range(tiles_h):
             for q in range(tiles_w):
@@ -117,39 +119,37 @@ def _input_tiles(src, stride, tiles_hw, v):
                 c0, c1, c2 = 2 * q * run, (2 * q + 1) * run, (2 * q + 2) * run
                 for u in range(sh):
                     r0, r1, r2 = rows[n, sh * 2 * p + u], rows[n, sh * (2 * p + 1) + u], rows[n, sh * (2 * p + 2) + u]
-                    for k in range(run):
-                        _put9(v, tile, u * run + k, _data_transform(r0[c0 + k], r0[c1 + k], r0[c2 + k], r1[c0 + k], r1[c1 + k],
-                                                                    r1[c2 + k], r2[c0 + k], r2[c1 + k], r2[c2 + k]))
+                    if to_tiles:
+                        for k in range(run):
+                            _put9(v, tile, u * run + k, _data_transform(r0[c0 + k], r0[c1 + k], r0[c2 + k], r1[c0 + k],
+                                                                        r1[c1 + k], r1[c2 + k], r2[c0 + k], r2[c1 + k],
+                                                                        r2[c2 + k]))
+                    else:
+                        for k in range(run):
+                            d = _data_transform_adjoint(_get9(v, tile, u * run + k))
+                            r0[c0 + k] += d[0]
+                            r0[c1 + k] += d[1]
+                            r0[c2 + k] += d[2]
+                            r1[c0 + k] += d[3]
+                            r1[c1 + k] += d[4]
+                            r1[c2 + k] += d[5]
+                            r2[c0 + k] += d[6]
+                            r2[c1 + k] += d[7]
+                            r2[c2 + k] += d[8]
 
 
 @njit(cache=True, nogil=True)
-def _scatter_input_tiles(m, stride, tiles_hw, dst):
-    """The adjoint of `_input_tiles`: dst's space-to-depth view at (2P + i, 2Q + j) += (B M B^T)[i, j],
-    M[a, b] = m[3*a + b, (n*Th + P)*Tw + Q]. dst must be zeroed first: blocks of neighbouring tiles
-    share a row or column."""
-    n_img, height, width, channels = dst.shape
-    sh, sw = stride
-    tiles_h, tiles_w = tiles_hw
-    run = sw * channels
-    rows = dst.reshape(n_img, height, width * channels)
-    for n in range(n_img):
-        for p in range(tiles_h):
-            for q in range(tiles_w):
-                tile = (n * tiles_h + p) * tiles_w + q
-                c0, c1, c2 = 2 * q * run, (2 * q + 1) * run, (2 * q + 2) * run
-                for u in range(sh):
-                    r0, r1, r2 = rows[n, sh * 2 * p + u], rows[n, sh * (2 * p + 1) + u], rows[n, sh * (2 * p + 2) + u]
-                    for k in range(run):
-                        d = _data_transform_adjoint(_get9(m, tile, u * run + k))
-                        r0[c0 + k] += d[0]
-                        r0[c1 + k] += d[1]
-                        r0[c2 + k] += d[2]
-                        r1[c0 + k] += d[3]
-                        r1[c1 + k] += d[4]
-                        r1[c2 + k] += d[5]
-                        r2[c0 + k] += d[6]
-                        r2[c1 + k] += d[7]
-                        r2[c2 + k] += d[8]
+def _input_tiles(x_pad, stride, tiles_hw, v):
+    """v[3*a + b, tile, e] = (B^T d B)[a, b] of each tile's 3x3 block of x_pad (`_walk_input_tiles`)."""
+    _walk_input_tiles(x_pad, v, stride, tiles_hw, True)
+
+
+@njit(cache=True, nogil=True)
+def _scatter_input_tiles(m, stride, tiles_hw, grad_x_pad):
+    """The adjoint of `_input_tiles`: grad_x_pad = the sum over tiles of B M B^T placed on each tile's 3x3
+    block, M[a, b] = m[3*a + b, tile]."""
+    grad_x_pad[...] = 0
+    _walk_input_tiles(grad_x_pad, m, stride, tiles_hw, False)
 
 
 @njit(cache=True, nogil=True)
@@ -271,7 +271,6 @@ def backward_data(grad_y, weight, stride, padding, grad_x):
         for ab in range(9):
             np.matmul(gg[ab], u_filter[ab], out=m[ab])
         grad_x_pad = scratch("x_pad", (n1 - n0,) + extent + (channels,), grad_y.dtype)
-        grad_x_pad[...] = 0
         _scatter_input_tiles(m, stride, tiles_hw, grad_x_pad)
         from_padded_nhwc(grad_x_pad, padding, grad_x[n0:n1])
 

@@ -201,14 +201,18 @@ def test_conv_chunk_errors_reach_the_caller_and_blas_threads_are_restored():
     assert blas_threads() == before
 
 
-@pytest.mark.gpu
-def test_cuda_rows_are_measured_against_the_gpu_ceilings(tmp_path):
+def _skip_without_gpu():
     pytest.importorskip("cupy", reason="needs CuPy")
     from minigan.backend import require_cupy
     try:
         require_cupy().cuda.runtime.getDeviceCount()
     except Exception as exc:
         pytest.skip(f"no usable CUDA device ({type(exc).__name__})")
+
+
+@pytest.mark.gpu
+def test_cuda_rows_are_measured_against_the_gpu_ceilings(tmp_path):
+    _skip_without_gpu()
     paths, failures = bench_kernels.run_benchmark(quick=True, ops=["relu", "conv2d"], impl_names=["cuda", "numba"],
                                                   repeats=1, out_dir=tmp_path, plot=False)
     report = json.loads(paths["json"].read_text())
@@ -223,12 +227,7 @@ def test_cuda_rows_are_measured_against_the_gpu_ceilings(tmp_path):
 
 @pytest.mark.gpu
 def test_training_benchmark_on_the_gpu(tmp_path):
-    pytest.importorskip("cupy", reason="needs CuPy")
-    from minigan.backend import require_cupy
-    try:
-        require_cupy().cuda.runtime.getDeviceCount()
-    except Exception as exc:
-        pytest.skip(f"no usable CUDA device ({type(exc).__name__})")
+    _skip_without_gpu()
     paths = bench_train.run_benchmark(["dcgan32", "vae"], quick=True, with_torch=False, out_dir=tmp_path, plot=False,
                                       device="cuda")
     report = json.loads(paths["json"].read_text())
