@@ -86,7 +86,7 @@ class Function:
                             "convert one with .to(dtype)")
         ctx = Context(tensors[0].device)
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        arrays = [a.array if isinstance(a, Tensor) else a for a in args]
         result = cls.forward(ctx, *arrays, **options)
         output, constants = (result[0], result[1:]) if isinstance(result, tuple) else (result, ())
         output = ctx.xp.asarray(output)  # NumPy reductions return scalars, not 0-d arrays
@@ -138,7 +138,7 @@ def backward(root, grad):
         node = tensor._node
         if node is None:
             tensor.grad = Tensor._from_op(g, tensor.device, None) if tensor.grad is None else \
-                Tensor._from_op(tensor.grad.data + g, tensor.device, None)
+                Tensor._from_op(tensor.grad.array + g, tensor.device, None)
             continue
         with no_grad():
             input_grads = node.function.backward(node.ctx, g)

@@ -348,7 +348,7 @@ class _GetItem(Function):
 
 def getitem(x, index):
     def unwrap(i):
-        return i.data if isinstance(i, Tensor) else i
+        return i.array if isinstance(i, Tensor) else i
     index = tuple(unwrap(i) for i in index) if isinstance(index, tuple) else unwrap(index)
     return _GetItem.apply(x, index=index)
 
@@ -588,7 +588,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         xp = array_module(x.device)
         weight = Tensor._from_op(xp.ones(channels, dtype=x.dtype), x.device, None)
         bias = Tensor._from_op(xp.zeros(channels, dtype=x.dtype), x.device, None)
-    stats = (None, None) if running_mean is None else (running_mean.data, running_var.data)
+    stats = (None, None) if running_mean is None else (running_mean.array, running_var.array)
     return _BatchNorm.apply(x, weight, bias, *stats, training=bool(training), momentum=float(momentum),
                             eps=float(eps), affine=affine)
 
@@ -848,6 +848,6 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
         output_hw = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + kernel[i] for i in range(2))
     else:
         output_hw = tuple(int(s) for s in tuple(output_size)[-2:])
-    if indices.size and int(indices.data.max()) >= output_hw[0] * output_hw[1]:
+    if indices.size and int(indices.array.max()) >= output_hw[0] * output_hw[1]:
         raise ValueError(f"{op}: an index in indices exceeds the output size {output_hw}")
-    return _MaxUnpool2d.apply(x, indices.data.astype(np.int64, copy=False), output_hw=output_hw)
+    return _MaxUnpool2d.apply(x, indices.array.astype(np.int64, copy=False), output_hw=output_hw)

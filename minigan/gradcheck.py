@@ -21,7 +21,7 @@ class GradcheckError(AssertionError):
 
 def _scalarised(fn, inputs, cotangent):
     output = fn(*inputs)
-    return output, float((output.data * cotangent).sum())
+    return output, float((output.array * cotangent).sum())
 
 
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
@@ -37,7 +37,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     for i in checked:
         if inputs[i].dtype != np.float64:
             raise TypeError(f"gradcheck: input {i} is {inputs[i].dtype.name}; finite differences need float64")
-        if not inputs[i].data.flags.c_contiguous:  # perturbations go through a flat view of the data
+        if not inputs[i].array.flags.c_contiguous:  # perturbations go through a flat view of the data
             raise ValueError(f"gradcheck: input {i} (shape {inputs[i].shape}) is not contiguous; pass a copy")
         inputs[i].grad = None
 
@@ -50,7 +50,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
         x = inputs[i]
         analytic = np.zeros(x.shape) if x.grad is None else x.grad.numpy()
         numeric = np.zeros(x.shape)
-        flat = x.data.reshape(-1)  # a view: perturbing it perturbs x
+        flat = x.array.reshape(-1)  # a view: perturbing it perturbs x
         for j in range(flat.size):
             original = float(flat[j])
             flat[j] = original + eps

@@ -41,7 +41,7 @@ class Optimizer:
         group = self.param_groups[0]
         for index, p in enumerate(self.params):
             if p.grad is not None:
-                self._update(p, p.grad.data, self.state.setdefault(index, {}), group, backend.kernels(p.device))
+                self._update(p, p.grad.array, self.state.setdefault(index, {}), group, backend.kernels(p.device))
 
     def _update(self, param, grad, state, group, kernels):
         raise NotImplementedError
@@ -77,8 +77,8 @@ class SGD(Optimizer):
         momentum = group["momentum"]
         first_step = "momentum_buffer" not in state
         if momentum and first_step:
-            state["momentum_buffer"] = backend.array_module(param.device).zeros_like(param.data)
-        kernels.sgd_step(param.data, grad, state.get("momentum_buffer"), group["lr"], momentum,
+            state["momentum_buffer"] = backend.array_module(param.device).zeros_like(param.array)
+        kernels.sgd_step(param.array, grad, state.get("momentum_buffer"), group["lr"], momentum,
                          group["weight_decay"], first_step)
 
 
@@ -97,10 +97,10 @@ class Adam(Optimizer):
     def _update(self, param, grad, state, group, kernels):
         if "step" not in state:
             xp = backend.array_module(param.device)
-            state.update(step=0, exp_avg=xp.zeros_like(param.data), exp_avg_sq=xp.zeros_like(param.data))
+            state.update(step=0, exp_avg=xp.zeros_like(param.array), exp_avg_sq=xp.zeros_like(param.array))
         state["step"] += 1
         beta1, beta2 = group["betas"]
-        kernels.adam_step(param.data, grad, state["exp_avg"], state["exp_avg_sq"], state["step"], group["lr"],
+        kernels.adam_step(param.array, grad, state["exp_avg"], state["exp_avg_sq"], state["step"], group["lr"],
                           beta1, beta2, group["eps"], group["weight_decay"])
 
 

@@ -1,7 +1,8 @@
 """Tensor: an array (NumPy or CuPy) plus the gradient machinery.
 
-``Tensor.data`` is the underlying array (writable; in-place writes bypass autograd, as in
-PyTorch). ``Tensor.grad`` is a Tensor or None. Operators dispatch to ``minigan.functional``.
+``Tensor.array`` is the underlying NumPy/CuPy array. ``Tensor.data`` is PyTorch's: a Tensor
+sharing that array, cut from the graph (so ``p.data.clamp_(-c, c)`` changes ``p`` without
+recording anything). ``Tensor.grad`` is a Tensor or None. Operators dispatch to ``minigan.functional``.
 """
 
 import numpy as np
@@ -41,15 +42,15 @@ class Tensor:
     def __init__(self, data, dtype=None, device="cpu", requires_grad=False):
         backend.check_device(device)
         if isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         array = backend.to_device(data, device)
         if dtype is None:
             typed = hasattr(data, "dtype") and (array.dtype in _FLOAT_DTYPES or array.dtype.kind in "iub")
             dtype = array.dtype if typed else float32
-        self.data = array.astype(_as_dtype(dtype), copy=False)
+        self.array = array.astype(_as_dtype(dtype), copy=False)
         self.device = device
-        if requires_grad and self.data.dtype.kind != "f":
-            raise TypeError(f"only floating tensors can require gradients, got {self.data.dtype.name}")
+        if requires_grad and self.array.dtype.kind != "f":
+            raise TypeError(f"only floating tensors can require gradients, got {self.array.dtype.name}")
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self._node = None
@@ -57,7 +58,7 @@ class Tensor:
     @classmethod
     def _from_op(cls, array, device, node):
         tensor = cls.__new__(cls)
-        tensor.data = array
+        tensor.array = array
         tensor.device = device
         tensor.requires_grad = node is not None
         tensor.grad = None
@@ -67,19 +68,31 @@ class Tensor:
     # --- properties -----------------------------------------------------------------
     @property
     def shape(self):
-        return tuple(self.data.shape)
+        return tuple(self.array.shape)
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def size(self):
-        return int(self.data.size)
+        return int(self.array.size)
+
+    @property
+    def data(self):
+        """A Tensor sharing this tensor's array, detached from the graph (as ``torch.Tensor.data``)."""
+        return Tensor._from_op(self.array, self.device, None)
+
+    @data.setter
+    def data(self, other):
+        """``t.data = u`` makes ``t`` hold ``u``'s array (shape and dtype included), as in PyTorch."""
+        if not isinstance(other, Tensor):
+            raise TypeError(f"Tensor.data must be assigned a Tensor, got {type(other).__name__}")
+        self.array, self.device = other.array, other.device
 
     @property
     def is_leaf(self):
@@ -95,7 +108,7 @@ class Tensor:
     # --- conversion -------------------------------------------------------------------
     def numpy(self):
         """A NumPy array of the values (a copy from the GPU; the array itself on the CPU)."""
-        return backend.to_device(self.data, "cpu")
+        return backend.to_device(self.array, "cpu")
 
     def item(self):
         if self.size != 1:
@@ -104,19 +117,19 @@ class Tensor:
 
     def detach(self):
         """The same values, cut from the graph (shares the array, as in PyTorch)."""
-        return Tensor._from_op(self.data, self.device, None)
+        return Tensor._from_op(self.array, self.device, None)
 
     def to(self, target):
         """A copy on another device (``'cpu'``, ``'cuda'``, ``'cuda-sim'``) or with another dtype."""
         if isinstance(target, str) and target in backend.DEVICES:
             if target == self.device:
                 return self
-            return Tensor(backend.to_device(self.data, target), device=target,
+            return Tensor(backend.to_device(self.array, target), device=target,
                           requires_grad=self.requires_grad and self.is_leaf)
         dtype = _as_dtype(target)
         if dtype == self.dtype:
             return self
-        return Tensor(self.data.astype(dtype), device=self.device, requires_grad=self.requires_grad)
+        return Tensor(self.array.astype(dtype), device=self.device, requires_grad=self.requires_grad)
 
     def float(self):
         return self.to(float32)
@@ -138,9 +151,9 @@ class Tensor:
             if self.size != 1:
                 raise RuntimeError(f"backward(): grad can be omitted only for a one-element tensor; "
                                    f"this one has shape {self.shape}. Pass grad= of the same shape.")
-            grad = xp.ones_like(self.data)
+            grad = xp.ones_like(self.array)
         else:
-            grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+            grad = grad.array if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
             if tuple(grad.shape) != self.shape:
                 raise ValueError(f"backward(): grad shape {tuple(grad.shape)} does not match tensor shape {self.shape}")
         autograd.backward(self, grad.astype(self.dtype, copy=False))
@@ -203,8 +216,8 @@ class Tensor:
         return F.getitem(self, index)
 
     def _compare(self, other, op):
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor._from_op(op(self.data, other), self.device, None)
+        other = other.array if isinstance(other, Tensor) else other
+        return Tensor._from_op(op(self.array, other), self.device, None)
 
     def __lt__(self, other):
         return self._compare(other, lambda a, b: a < b)
@@ -287,7 +300,7 @@ class Tensor:
 def tensor(data, dtype=float32, device="cpu", requires_grad=False):
     """A new Tensor holding a copy of ``data`` (float32 unless ``dtype`` says otherwise)."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     array = backend.to_device(data, device)
     copy = array.astype(_as_dtype(dtype), copy=True)
     return Tensor(copy, device=device, requires_grad=requires_grad)

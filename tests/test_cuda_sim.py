@@ -364,7 +364,7 @@ def _three_dcgan_steps(device):
     model = DCGAN(image_size=16, channels=1, nz=8, ngf=4, ndf=4)
     rng = np.random.default_rng(31)
     for _, p in model.named_parameters():
-        p.data[...] = rng.standard_normal(p.shape) * 0.1 + (1.0 if p.ndim == 1 else 0.0)
+        p.array[...] = rng.standard_normal(p.shape) * 0.1 + (1.0 if p.ndim == 1 else 0.0)
     model.to(mg.float64).to(device)
     model.train()
     opt_d = Adam(model.discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))

@@ -132,7 +132,7 @@ def test_nan_loss_stops_the_loop_naming_step_and_loss():
     images = np.ones((2, 1, 2, 2), np.float32)
     optimizer = SGD(model.parameters(), lr=0.1)
     train_ae(model, _fixed_loader(images), optimizer, 2)
-    model.decoder[0][0].weight.data[...] = np.nan
+    model.decoder[0][0].weight.array[...] = np.nan
     with pytest.raises(DivergenceError, match="step 4: loss = nan"):
         train_ae(model, _fixed_loader(images), optimizer, 5, start_step=3)
 

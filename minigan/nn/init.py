@@ -11,7 +11,7 @@ from minigan.tensor import default_generator
 
 
 def _fill(tensor, values):
-    tensor.data[...] = backend.to_device(np.asarray(values, dtype=tensor.dtype), tensor.device)
+    tensor.array[...] = backend.to_device(np.asarray(values, dtype=tensor.dtype), tensor.device)
     return tensor
 
 

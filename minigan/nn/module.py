@@ -13,7 +13,7 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad=True):
         source = data if isinstance(data, Tensor) else Tensor(data)
-        super().__init__(source.data, dtype=source.dtype, device=source.device, requires_grad=requires_grad)
+        super().__init__(source.array, dtype=source.dtype, device=source.device, requires_grad=requires_grad)
 
 
 class Module:
@@ -101,7 +101,7 @@ class Module:
             if value.shape != target.shape:
                 raise ValueError(f"load_state_dict: {name} has shape {value.shape} in the state but "
                                  f"{target.shape} in the module")
-            target.data[...] = backend.to_device(value.astype(target.dtype, copy=False), target.device)
+            target.array[...] = backend.to_device(value.astype(target.dtype, copy=False), target.device)
         return self
 
     # --- modes and placement --------------------------------------------------------------
@@ -123,7 +123,7 @@ class Module:
             for registry in (module._parameters, module._buffers):
                 for name, tensor in registry.items():
                     moved = tensor.to(target)
-                    tensor.data, tensor.device = moved.data, moved.device
+                    tensor.array, tensor.device = moved.array, moved.device
                     if tensor.grad is not None:
                         tensor.grad = tensor.grad.to(target)
         return self
