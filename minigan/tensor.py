@@ -138,25 +138,25 @@ class Tensor:
         return self.to(float64)
 
     # --- autograd ---------------------------------------------------------------------
-    def backward(self, grad=None):
-        """Accumulate gradients into the ``.grad`` of every leaf this tensor depends on.
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
+        """Accumulate d(self)/d(leaf) · gradient into the ``.grad`` of every leaf this tensor depends on.
 
-        ``grad`` is d(something)/d(self); it may be omitted only for a one-element tensor,
-        where it defaults to 1.
+        ``gradient`` may be omitted only for a one-element tensor, where it defaults to 1. As in
+        PyTorch, the graph is freed afterwards unless ``retain_graph`` (default: ``create_graph``);
+        with ``create_graph=True`` the ``.grad`` Tensors carry a graph and can be differentiated.
         """
-        if not self.requires_grad:
-            raise RuntimeError("backward(): this tensor does not require grad and has no graph")
-        xp = backend.array_module(self.device)
-        if grad is None:
-            if self.size != 1:
-                raise RuntimeError(f"backward(): grad can be omitted only for a one-element tensor; "
-                                   f"this one has shape {self.shape}. Pass grad= of the same shape.")
-            grad = xp.ones_like(self.array)
-        else:
-            grad = grad.array if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
-            if tuple(grad.shape) != self.shape:
-                raise ValueError(f"backward(): grad shape {tuple(grad.shape)} does not match tensor shape {self.shape}")
-        autograd.backward(self, grad.astype(self.dtype, copy=False))
+        autograd.backward(self, None if gradient is None else (gradient,), retain_graph=retain_graph,
+                          create_graph=create_graph)
+
+    def requires_grad_(self, requires_grad=True):
+        """Start (or stop) recording operations on this leaf tensor; returns the tensor (as in PyTorch)."""
+        if not self.is_leaf:
+            raise RuntimeError("requires_grad_(): only leaf tensors can change requires_grad; "
+                               "use .detach() to get a leaf")
+        if requires_grad and self.array.dtype.kind != "f":
+            raise TypeError(f"only floating tensors can require gradients, got {self.array.dtype.name}")
+        self.requires_grad = bool(requires_grad)
+        return self
 
     # --- operators (the math lives in minigan.functional) --------------------------------
     def __add__(self, other):
