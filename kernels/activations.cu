@@ -1,4 +1,4 @@
-// Relies on kernels/common.cuh being prepended (minigan.cuda_kernels.kernel_source): no #include.
+// Relies on kernels/common.cuh being prepended (minigan.kernels.cuda_launch.kernel_source): no #include.
 // Elementwise activations and their backward passes, CUDA C.
 //
 // Every kernel is a templated __device__ body plus two

@@ -1,4 +1,4 @@
-// Relies on kernels/common.cuh being prepended (minigan.cuda_kernels.kernel_source): no #include.
+// Relies on kernels/common.cuh being prepended (minigan.kernels.cuda_launch.kernel_source): no #include.
 // Batch normalisation, CUDA C.
 //
 // Float and double entry points <name>_f32 / <name>_f64 are stamped

@@ -1,12 +1,12 @@
 // Helpers shared by every kernels/*.cu file, CUDA C.
 //
-// Not #included: minigan.cuda_kernels.kernel_source(name) prepends this text to every
+// Not #included: minigan.kernels.cuda_launch.kernel_source(name) prepends this text to every
 // kernels/<name>.cu source (followed by a #line directive, so that compiler errors and
 // sanitizer reports still name the .cu file and its own line numbers). It is done that way
 // because CuPy compiles each source with NVRTC, which has no system headers and no include
 // path to this package. So this file too must be self-contained: no #include.
 //
-//   MG_BLOCK             threads per block (cuda_kernels.BLOCK); block_sum needs exactly it
+//   MG_BLOCK             threads per block (cuda_launch.BLOCK); block_sum needs exactly it
 //   MG_FLOAT_KERNELS     stamps the extern "C" entry points <name>_f32 and <name>_f64
 //   MG_GRID_STRIDE_LOOP  for (every index of this thread in [0, n), grid-stride)
 //   mg_exp, mg_log, mg_log1p, mg_tanh, mg_sqrt, mg_max

@@ -1,4 +1,4 @@
-// Relies on kernels/common.cuh being prepended (minigan.cuda_kernels.kernel_source): no #include.
+// Relies on kernels/common.cuh being prepended (minigan.kernels.cuda_launch.kernel_source): no #include.
 // 2-D convolution (cross-correlation, as in PyTorch), CUDA C.
 //
 // Float and double entry points <name>_f32 / <name>_f64 are stamped
@@ -12,11 +12,13 @@
 // (x is zero outside the image). Bias is added by the host.
 //
 // Two paths, tested against each other and the NumPy reference:
-//  * im2col / col2im + GEMM (the fast default). col (N, C*kH*kW, Ho*Wo) holds, for
-//    every output position, the input values each kernel tap sees; then
-//      y       = weight (O, C*kH*kW) @ col                    (GEMM: cuBLAS via cupy.matmul)
-//      col_g   = weight^T @ grad_y (N, O, Ho*Wo),  grad_x = col2im(col_g)
-//      grad_w  = sum_n grad_y[n] @ col[n]^T
+//  * im2col / col2im + GEMM (the fast default). col (N, kH*kW*C, Ho*Wo) holds, for
+//    every output position, the input values each kernel tap sees, in row
+//    (kh*kW + kw)*C + c: the one im2col layout of every kernel set (docs/math.md,
+//    section 1). With W_rows (O, kH*kW*C) the weight in the same order (kernels/conv2d_cuda.py),
+//      y       = W_rows @ col                                 (GEMM: cuBLAS via cupy.matmul)
+//      col_g   = W_rows^T @ grad_y (N, O, Ho*Wo),  grad_x = col2im(col_g)
+//      grad_W_rows = sum_n grad_y[n] @ col[n]^T
 //    col2im is the adjoint of im2col: each input pixel sums the col entries it was copied to.
 //  * direct kernels, one readable loop nest each: forward and backward-data with one
 //    thread per output element, backward-weight with one block per weight element
@@ -47,21 +49,21 @@ __device__ inline bool output_of(int h, int k, int s, int p, int d, int out, int
     return *o < out;
 }
 
-// col[n, (c*kH + kh)*kW + kw, oh*Wo + ow] = x[n, c, oh*sH - pH + kh*dH, ow*sW - pW + kw*dW]
+// col[n, (kh*kW + kw)*C + c, oh*Wo + ow] = x[n, c, oh*sH - pH + kh*dH, ow*sW - pW + kw*dW]
 template <typename T>
 __device__ void im2col(const T* x, T* col, ConvGeometry g) {
     long long L = g.out_plane(), rows = g.taps();
     MG_GRID_STRIDE_LOOP(i, g.N * rows * L) {
         int ow = (int)(i % g.Wo), oh = (int)((i / g.Wo) % g.Ho);
         long long r = (i / L) % rows, n = i / (L * rows);
-        int kw = (int)(r % g.kW), kh = (int)((r / g.kW) % g.kH), c = (int)(r / (g.kW * g.kH));
+        int c = (int)(r % g.C), kw = (int)((r / g.C) % g.kW), kh = (int)(r / ((long long)g.C * g.kW));
         int h = oh * g.sH - g.pH + kh * g.dH, w = ow * g.sW - g.pW + kw * g.dW;
         bool inside = h >= 0 && h < g.H && w >= 0 && w < g.W;
         col[i] = inside ? x[((n * g.C + c) * g.H + h) * g.W + w] : T(0);
     }
 }
 
-// grad_x[n, c, h, w] = sum of col[n, (c*kH + kh)*kW + kw, oh*Wo + ow] over the taps and
+// grad_x[n, c, h, w] = sum of col[n, (kh*kW + kw)*C + c, oh*Wo + ow] over the taps and
 // output positions with h = oh*sH - pH + kh*dH and w = ow*sW - pW + kw*dW.
 template <typename T>
 __device__ void col2im(const T* col, T* grad_x, ConvGeometry g) {
@@ -76,7 +78,7 @@ __device__ void col2im(const T* col, T* grad_x, ConvGeometry g) {
             for (int kw = 0; kw < g.kW; ++kw) {
                 int ow;
                 if (!output_of(w, kw, g.sW, g.pW, g.dW, g.Wo, &ow)) continue;
-                long long r = ((long long)c * g.kH + kh) * g.kW + kw;
+                long long r = ((long long)kh * g.kW + kw) * g.C + c;
                 acc += col[(n * rows + r) * L + (long long)oh * g.Wo + ow];
             }
         }

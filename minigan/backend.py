@@ -15,12 +15,12 @@ import os
 
 import numpy as np
 
+import minigan.kernels
+from minigan import cuda_kernels, reference
+from minigan.kernels.cuda_launch import require_cupy
+
 DEVICES = ("cpu", "cuda", "cuda-sim")
 CPU_KERNEL_SETS = ("numba", "reference")
-CUDA_INSTALL_HINT = (
-    "device 'cuda' needs CuPy and a CUDA GPU: install with pip install 'minigan[cuda12]'. "
-    "To run the same CUDA kernels on the CPU (slowly), use device='cuda-sim'."
-)
 
 _cpu_kernel_set = os.environ.get("MINIGAN_CPU_KERNELS", "numba")  # or "reference"
 
@@ -30,21 +30,6 @@ def check_device(device):
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
     return device
-
-
-def require_cupy():
-    """Import CuPy and check that a CUDA device is present; one clear RuntimeError otherwise."""
-    try:
-        import cupy
-    except ImportError:
-        raise RuntimeError(CUDA_INSTALL_HINT) from None
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # CuPy raises its own CUDARuntimeError without a driver
-        raise RuntimeError(f"{CUDA_INSTALL_HINT} (CuPy found no usable device: {exc})") from None
-    if count < 1:
-        raise RuntimeError(f"{CUDA_INSTALL_HINT} (CuPy found no CUDA device)")
-    return cupy
 
 
 def array_module(device):
@@ -86,12 +71,7 @@ def kernels(device):
     if check_device(device) == "cpu":
         if _cpu_kernel_set not in CPU_KERNEL_SETS:
             raise ValueError(f"MINIGAN_CPU_KERNELS={_cpu_kernel_set!r}; expected one of {CPU_KERNEL_SETS}")
-        if _cpu_kernel_set == "reference":
-            from minigan import reference
-            return reference
-        import minigan.kernels
-        return minigan.kernels
-    from minigan import cuda_kernels
+        return reference if _cpu_kernel_set == "reference" else minigan.kernels
     return cuda_kernels.kernel_set(device)
 
 

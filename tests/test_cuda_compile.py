@@ -7,7 +7,7 @@
 (b) nvcc -Werror all-warnings, a second opinion, where nvcc is on PATH.
 (c) No #include: NVRTC has no system headers, and nvcc would hide the problem.
 
-What is compiled is exactly what CuPy gets: cuda_kernels.kernel_source(name), i.e.
+What is compiled is exactly what CuPy gets: cuda_launch.kernel_source(name), i.e.
 kernels/common.cuh followed by `#line 1 "<path of kernels/<name>.cu>"` and the .cu file; the
 #line directives must keep errors pointing at the right file and line (checked too).
 
@@ -25,10 +25,11 @@ import subprocess
 import pytest
 
 from minigan import cuda_kernels
+from minigan.kernels import cuda_launch
 
 ARCHS = ("70", "80", "90")
 SOURCES = tuple(cuda_kernels.KERNELS)
-COMMON = cuda_kernels.COMMON_HEADER
+COMMON = cuda_launch.COMMON_HEADER
 
 
 def _package_file(name):
@@ -60,7 +61,7 @@ def _cupy_options(arch):
     """The options cupy.RawModule passes to NVRTC for our sources on a device of `arch`."""
     import cupy
     include = os.path.join(os.path.dirname(cupy.__file__), "_core", "include")
-    return list(cuda_kernels.NVRTC_OPTIONS) + [f"-I{include}", "-ftz=true",
+    return list(cuda_launch.NVRTC_OPTIONS) + [f"-I{include}", "-ftz=true",
                                                f"--gpu-architecture=sm_{arch}"]
 
 
@@ -68,7 +69,7 @@ def _cupy_options(arch):
 @pytest.mark.parametrize("source", SOURCES)
 def test_nvrtc_compiles_every_kernel(nvrtc, source, arch):
     filename = f"{source}.cu"
-    program = nvrtc.createProgram(cuda_kernels.kernel_source(source), filename, [], [])
+    program = nvrtc.createProgram(cuda_launch.kernel_source(source), filename, [], [])
     try:
         try:
             nvrtc.compileProgram(program, _cupy_options(arch))
@@ -88,7 +89,7 @@ def test_nvcc_compiles_without_warnings(source, tmp_path):
     if nvcc is None:
         pytest.skip("nvcc is not on PATH")
     cu = tmp_path / f"{source}.cu"  # the text the kernel set hands to CuPy (common.cuh + .cu)
-    cu.write_text(cuda_kernels.kernel_source(source))
+    cu.write_text(cuda_launch.kernel_source(source))
     cubin = tmp_path / f"{source}.cubin"
     result = subprocess.run([nvcc, "--cubin", "-arch=sm_80", "-Werror", "all-warnings",
                              "-o", str(cubin), str(cu)], capture_output=True, text=True)
@@ -101,7 +102,7 @@ def test_sources_include_nothing(source):
     if source == COMMON:
         text = _package_file(COMMON).read_text()
     else:
-        text = cuda_kernels.kernel_source(source)  # common.cuh + the .cu file
+        text = cuda_launch.kernel_source(source)  # common.cuh + the .cu file
     assert not re.search(r"^\s*#\s*include\b", text, re.MULTILINE), \
         f"{source} has an #include; NVRTC has no system headers"
 
@@ -111,9 +112,9 @@ def test_kernel_source_is_common_header_then_the_file(source):
     """common.cuh, then `#line 1 "<.cu path>"` and the .cu text unchanged; the helpers
     live in common.cuh only."""
     common = _package_file(COMMON).read_text()
-    own = cuda_kernels.kernel_path(source).read_text()
-    text = cuda_kernels.kernel_source(source)
-    directive = f'#line 1 "{cuda_kernels.kernel_path(source)}"\n'
+    own = cuda_launch.kernel_path(source).read_text()
+    text = cuda_launch.kernel_source(source)
+    directive = f'#line 1 "{cuda_launch.kernel_path(source)}"\n'
     assert text.endswith(directive + own)
     assert common.strip() in text[:-len(directive + own)]
     assert own.startswith("// Relies on kernels/common.cuh being prepended")
@@ -125,8 +126,8 @@ def test_kernel_source_is_common_header_then_the_file(source):
 def _with_error_at_end(source):
     """kernel_source(source) with a syntax error on the line after the .cu file's last line;
     returns the text and that line's number in the .cu file."""
-    own = cuda_kernels.kernel_path(source).read_text()
-    return cuda_kernels.kernel_source(source) + "this_is_not_cuda;\n", own.count("\n") + 1
+    own = cuda_launch.kernel_path(source).read_text()
+    return cuda_launch.kernel_source(source) + "this_is_not_cuda;\n", own.count("\n") + 1
 
 
 def test_nvrtc_errors_name_the_cu_file_and_line(nvrtc):
@@ -138,7 +139,7 @@ def test_nvrtc_errors_name_the_cu_file_and_line(nvrtc):
         log = nvrtc.getProgramLog(program)
     finally:
         nvrtc.destroyProgram(program)
-    assert f"{cuda_kernels.kernel_path('optim')}({line}): error" in log, log
+    assert f"{cuda_launch.kernel_path('optim')}({line}): error" in log, log
 
 
 def test_cuda_host_errors_name_the_cu_file_and_line():
@@ -146,9 +147,9 @@ def test_cuda_host_errors_name_the_cu_file_and_line():
         pytest.skip("no C++ compiler for the CUDA host harness")
     from minigan import cuda_host
     text, line = _with_error_at_end("optim")
-    path = str(cuda_kernels.kernel_path("optim"))
+    path = str(cuda_launch.kernel_path("optim"))
     with pytest.raises(cuda_host.CudaHostError, match=re.escape(f"{path}:{line}:")):
-        cuda_host.RawModule(code=text, source_name=path, options=cuda_kernels.NVRTC_OPTIONS)
+        cuda_host.RawModule(code=text, source_name=path, options=cuda_launch.NVRTC_OPTIONS)
 
 
 def test_every_cu_file_is_a_kernel_source():

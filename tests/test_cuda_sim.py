@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from minigan import cuda_kernels, reference
+from minigan.kernels import cuda_launch
+from minigan.kernels.conv2d_cuda import DIRECT_CONV
 
 RTOL = {np.float32: 1e-5, np.float64: 1e-12}
 
@@ -192,7 +194,7 @@ CASES = _cases()
 
 def test_cases_cover_the_kernel_api():
     covered = {kernel for _, kernel, _ in CASES}
-    assert covered == set(reference.KERNEL_API) | set(cuda_kernels.DIRECT_CONV)
+    assert covered == set(reference.KERNEL_API) | set(DIRECT_CONV)
 
 
 # ----------------------------------------------------------------------------- checking
@@ -248,7 +250,7 @@ def test_cuda_sim_matches_reference(sim, case, dtype):
 def test_cuda_sim_with_a_one_block_grid(sim, case, monkeypatch):
     """MAX_GRID = 1: every grid-stride loop (over elements, channels, weight elements) turns
     many times, as on a GPU with arrays larger than one grid."""
-    monkeypatch.setattr(cuda_kernels, "MAX_GRID", 1)
+    monkeypatch.setattr(cuda_launch, "MAX_GRID", 1)
     check_case(sim, np.asarray, np.asarray, case, np.float64)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from minigan import cuda_kernels, reference
+from minigan.kernels import cuda_launch
 
 pytestmark = pytest.mark.gpu
 
@@ -52,7 +53,7 @@ def test_gpu_matches_reference(gpu, cupy, case, dtype):
     sim_cases.check_case(gpu, cupy.asarray, cupy.asnumpy, case, dtype)
 
 
-LARGE = 3 * cuda_kernels.BLOCK * cuda_kernels.MAX_GRID + 17  # > 3 full grids
+LARGE = 3 * cuda_launch.BLOCK * cuda_launch.MAX_GRID + 17  # > 3 full grids
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
