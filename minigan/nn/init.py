@@ -56,15 +56,18 @@ def default_uniform_(weight, bias=None, transposed=False, generator=None):
 
 
 def dcgan_init_(module, generator=None):
-    """The DCGAN paper's initialisation: conv weights ~ N(0, 0.02²); batch norm γ ~ N(1, 0.02²), β = 0."""
-    from minigan.nn.layers import BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Linear
+    """The DCGAN paper's initialisation of every submodule with a weight: a matrix or kernel
+    (Linear, Conv2d, ConvTranspose2d) ~ N(0, 0.02²), a per-channel vector (batch norm γ) ~ N(1, 0.02²);
+    their biases (β for batch norm) = 0.
 
+    The weight's rank tells the two kinds apart, so this module needs no layer classes (the layers
+    import it for their default initialisation)."""
     for m in module.modules():
-        if isinstance(m, (Conv2d, ConvTranspose2d, Linear)):
-            normal_(m.weight, 0.0, 0.02, generator)
-            if m.bias is not None:
-                zeros_(m.bias)
-        elif isinstance(m, (BatchNorm1d, BatchNorm2d)) and m.weight is not None:
-            normal_(m.weight, 1.0, 0.02, generator)
-            zeros_(m.bias)
+        weight = getattr(m, "weight", None)
+        if weight is None:
+            continue
+        normal_(weight, 0.0 if weight.ndim > 1 else 1.0, 0.02, generator)
+        bias = getattr(m, "bias", None)
+        if bias is not None:
+            zeros_(bias)
     return module
