@@ -1,4 +1,5 @@
-"""Hand-written kernels: Numba CPU kernels (`<op>.py`) beside CUDA C kernels (`<op>.cu`). See docs/kernel_api.md."""
+"""Hand-written kernels: Numba CPU kernels (`<op>.py`) beside CUDA C kernels (`<op>.cu`) and their host code
+(`<op>_cuda.py`, assembled into the CUDA kernel set by minigan.cuda_kernels). See docs/kernel_api.md."""
 
 from minigan.reference import KERNEL_API
 from minigan.kernels.activations import (
