@@ -54,14 +54,20 @@ def _lift(value, like):
     return tensor(value, dtype=like.dtype, device=like.device)
 
 
+def _constant(array, like):
+    """An array -> a Tensor on ``like``'s device that records nothing (a mask or saved statistic)."""
+    return Tensor._from_op(array, like.device, None)
+
+
 def _lift_pair(a, b):
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError("expected at least one Tensor operand")
     return (_lift(a, b), b) if isinstance(b, Tensor) else (a, _lift(b, a))
 
 
-def unbroadcast(xp, grad, shape):
-    """Sum ``grad`` over the axes that broadcasting added or stretched, giving ``shape``."""
+def unbroadcast(grad, shape):
+    """Sum ``grad`` (an array, or a Tensor on the create_graph path) over the axes that broadcasting
+    added or stretched, giving ``shape``."""
     extra = grad.ndim - len(shape)
     if extra > 0:
         grad = grad.sum(axis=tuple(range(extra)))
@@ -84,7 +90,9 @@ class _Add(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return unbroadcast(ctx.xp, g, ctx.shapes[0]), unbroadcast(ctx.xp, g, ctx.shapes[1])
+        return unbroadcast(g, ctx.shapes[0]), unbroadcast(g, ctx.shapes[1])
+
+    backward_graph = staticmethod(lambda ctx, g, a, b: _Add.backward(ctx, g))
 
 
 class _Sub(Function):
@@ -97,7 +105,9 @@ class _Sub(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return unbroadcast(ctx.xp, g, ctx.shapes[0]), unbroadcast(ctx.xp, -g, ctx.shapes[1])
+        return unbroadcast(g, ctx.shapes[0]), unbroadcast(-g, ctx.shapes[1])
+
+    backward_graph = staticmethod(lambda ctx, g, a, b: _Sub.backward(ctx, g))
 
 
 class _Mul(Function):
@@ -110,9 +120,12 @@ class _Mul(Function):
 
     @staticmethod
     def backward(ctx, g):
-        a, b = ctx.a, ctx.b
-        da = unbroadcast(ctx.xp, g * b, a.shape) if ctx.needs_input_grad[0] else None
-        db = unbroadcast(ctx.xp, g * a, b.shape) if ctx.needs_input_grad[1] else None
+        return _Mul.backward_graph(ctx, g, ctx.a, ctx.b)
+
+    @staticmethod
+    def backward_graph(ctx, g, a, b):
+        da = unbroadcast(g * b, a.shape) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(g * a, b.shape) if ctx.needs_input_grad[1] else None
         return da, db
 
 
@@ -126,9 +139,12 @@ class _Div(Function):
 
     @staticmethod
     def backward(ctx, g):
-        a, b = ctx.a, ctx.b
-        da = unbroadcast(ctx.xp, g / b, a.shape) if ctx.needs_input_grad[0] else None
-        db = unbroadcast(ctx.xp, -g * a / (b * b), b.shape) if ctx.needs_input_grad[1] else None
+        return _Div.backward_graph(ctx, g, ctx.a, ctx.b)
+
+    @staticmethod
+    def backward_graph(ctx, g, a, b):
+        da = unbroadcast(g / b, a.shape) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(-g * a / (b * b), b.shape) if ctx.needs_input_grad[1] else None
         return da, db
 
 
@@ -144,8 +160,14 @@ class _Pow(Function):
     @staticmethod
     def backward(ctx, g):
         xp, a, b = ctx.xp, ctx.a, ctx.b
-        da = unbroadcast(xp, g * b * a ** (b - 1), a.shape) if ctx.needs_input_grad[0] else None
-        db = unbroadcast(xp, g * ctx.y * xp.log(a), b.shape) if ctx.needs_input_grad[1] else None
+        da = unbroadcast(g * b * a ** (b - 1), a.shape) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(g * ctx.y * xp.log(a), b.shape) if ctx.needs_input_grad[1] else None
+        return da, db
+
+    @staticmethod
+    def backward_graph(ctx, g, a, b):
+        da = unbroadcast(g * b * a ** (b - 1), a.shape) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(g * a ** b * log(a), b.shape) if ctx.needs_input_grad[1] else None
         return da, db
 
 
@@ -160,6 +182,8 @@ class _Neg(Function):
     def backward(ctx, g):
         return -g
 
+    backward_graph = staticmethod(lambda ctx, g, x: -g)
+
 
 class _Exp(Function):
     """y = e^x;  dx = g * y."""
@@ -173,6 +197,8 @@ class _Exp(Function):
     def backward(ctx, g):
         return g * ctx.y
 
+    backward_graph = staticmethod(lambda ctx, g, x: g * exp(x))
+
 
 class _Log(Function):
     """y = ln x;  dx = g / x."""
@@ -185,6 +211,8 @@ class _Log(Function):
     @staticmethod
     def backward(ctx, g):
         return g / ctx.x
+
+    backward_graph = staticmethod(lambda ctx, g, x: g / x)
 
 
 def add(a, b):
@@ -235,8 +263,14 @@ class _MatMul(Function):
     @staticmethod
     def backward(ctx, g):
         xp, a, b = ctx.xp, ctx.a, ctx.b
-        da = unbroadcast(xp, g @ xp.swapaxes(b, -1, -2), a.shape) if ctx.needs_input_grad[0] else None
-        db = unbroadcast(xp, xp.swapaxes(a, -1, -2) @ g, b.shape) if ctx.needs_input_grad[1] else None
+        da = unbroadcast(g @ xp.swapaxes(b, -1, -2), a.shape) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(xp.swapaxes(a, -1, -2) @ g, b.shape) if ctx.needs_input_grad[1] else None
+        return da, db
+
+    @staticmethod
+    def backward_graph(ctx, g, a, b):
+        da = unbroadcast(g @ b.transpose(-1, -2), a.shape) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(a.transpose(-1, -2) @ g, b.shape) if ctx.needs_input_grad[1] else None
         return da, db
 
 
@@ -270,6 +304,38 @@ class _Sum(Function):
         kept = tuple(1 if i in ctx.axes else n for i, n in enumerate(ctx.shape))
         return ctx.xp.broadcast_to(g.reshape(kept), ctx.shape).copy()
 
+    @staticmethod
+    def backward_graph(ctx, g, x):
+        kept = tuple(1 if i in ctx.axes else n for i, n in enumerate(ctx.shape))
+        return broadcast_to(g.reshape(kept), ctx.shape)
+
+
+class _BroadcastTo(Function):
+    """y = x repeated along the axes broadcasting adds or stretches;  dx = g summed back over them."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        return ctx.xp.broadcast_to(x, shape).copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return unbroadcast(g, ctx.shape)
+
+    backward_graph = staticmethod(lambda ctx, g, x: unbroadcast(g, ctx.shape))
+
+
+def broadcast_to(x, shape):
+    """x broadcast to ``shape`` (NumPy's rules), as a new tensor (``torch.broadcast_to``)."""
+    shape = tuple(int(n) for n in shape)
+    try:
+        np.broadcast_shapes(x.shape, shape)
+    except ValueError:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+    if len(shape) < x.ndim or np.broadcast_shapes(x.shape, shape) != shape:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}")
+    return _BroadcastTo.apply(x, shape=shape)
+
 
 def sum(x, axis=None, keepdims=False):
     return _Sum.apply(x, axis=axis, keepdims=keepdims)
@@ -293,6 +359,8 @@ class _Reshape(Function):
     @staticmethod
     def backward(ctx, g):
         return g.reshape(ctx.shape)
+
+    backward_graph = staticmethod(lambda ctx, g, x: g.reshape(ctx.shape))
 
 
 def reshape(x, shape):
@@ -318,6 +386,8 @@ class _Permute(Function):
     def backward(ctx, g):
         return g.transpose(ctx.inverse)
 
+    backward_graph = staticmethod(lambda ctx, g, x: g.permute(ctx.inverse))
+
 
 def permute(x, axes):
     if sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
@@ -341,9 +411,26 @@ class _GetItem(Function):
 
     @staticmethod
     def backward(ctx, g):
-        dx = ctx.xp.zeros(ctx.shape, dtype=g.dtype)
-        scatter_add(ctx.xp, dx, ctx.index, g)
-        return dx
+        return _IndexAdd.forward(ctx, g, ctx.index, ctx.shape)
+
+    backward_graph = staticmethod(lambda ctx, g, x: _IndexAdd.apply(g, index=ctx.index, shape=ctx.shape))
+
+
+class _IndexAdd(Function):
+    """y = zeros(shape) with x added at ``index`` (getitem's adjoint);  dx = g[index]."""
+
+    @staticmethod
+    def forward(ctx, x, index, shape):
+        ctx.index = index
+        y = ctx.xp.zeros(shape, dtype=x.dtype)
+        scatter_add(ctx.xp, y, index, x)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        return g[ctx.index]
+
+    backward_graph = staticmethod(lambda ctx, g, x: _GetItem.apply(g, index=ctx.index))
 
 
 def getitem(x, index):
@@ -365,6 +452,12 @@ class _Concatenate(Function):
     @staticmethod
     def backward(ctx, g):
         return tuple(ctx.xp.split(g, ctx.bounds, axis=ctx.axis))
+
+    @staticmethod
+    def backward_graph(ctx, g, *xs):
+        edges = [0, *ctx.bounds, g.shape[ctx.axis]]
+        lead = (slice(None),) * ctx.axis
+        return tuple(_GetItem.apply(g, index=lead + (slice(int(lo), int(hi)),)) for lo, hi in zip(edges, edges[1:]))
 
 
 def cat(tensors, axis=0):
@@ -407,6 +500,14 @@ class _Linear(Function):
         db = g2.sum(axis=0) if ctx.has_bias else None
         return dx, dw, db
 
+    @staticmethod
+    def backward_graph(ctx, g, x, weight, bias):
+        g2 = g.reshape(-1, g.shape[-1])
+        dx = (g2 @ weight).reshape(x.shape) if ctx.needs_input_grad[0] else None
+        dw = (g2.transpose(0, 1) @ x.reshape(-1, x.shape[-1])) if ctx.needs_input_grad[1] else None
+        db = g2.sum(axis=0) if ctx.has_bias else None
+        return dx, dw, db
+
 
 def linear(x, weight, bias=None):
     """Affine map y = x Wᵀ + b with weight (out_features, in_features), as ``torch.nn.functional.linear``."""
@@ -442,7 +543,7 @@ class _Conv2d(Function):
     """Cross-correlation y[n,o,i,j] = b[o] + Σ_{c,p,q} W[o,c,p,q] · x_pad[n,c, i·s + p·d, j·s + q·d].
 
     dx = conv2d_backward_data(g, W)   (the adjoint: a transposed convolution of g)
-    dW = conv2d_backward_weight(g, x) (correlation of x with g)
+    dW = conv2d_backward_weight(g, x) (correlation of x with g; an op of its own, _Conv2dWeight)
     db = Σ_{n,i,j} g[n,o,i,j]
     """
 
@@ -459,6 +560,43 @@ class _Conv2d(Function):
         dw = k.conv2d_backward_weight(g, x, weight.shape[2:], **ctx.options) if ctx.needs_input_grad[1] else None
         db = g.sum(axis=(0, 2, 3)) if ctx.has_bias else None
         return dx, dw, db
+
+    @staticmethod
+    def backward_graph(ctx, g, x, weight, bias):
+        dx = _ConvTranspose2d.apply(g, weight, None, output_hw=x.shape[2:], **ctx.options) \
+            if ctx.needs_input_grad[0] else None
+        dw = _Conv2dWeight.apply(g, x, kernel_hw=weight.shape[2:], **ctx.options) if ctx.needs_input_grad[1] else None
+        db = g.sum(axis=(0, 2, 3)) if ctx.has_bias else None
+        return dx, dw, db
+
+
+class _Conv2dWeight(Function):
+    """conv2d's weight gradient as an op: W'[o,c,p,q] = Σ_{n,i,j} gy[n,o,i,j] · x_pad[n,c, i·s + p·d, j·s + q·d].
+
+    Bilinear in (gy, x), so with G = dL/dW':
+        d gy = conv2d(x, G)                    (the forward convolution, G as the weight)
+        d x  = conv2d_backward_data(gy, G)     (the transposed convolution of gy by G)
+    """
+
+    @staticmethod
+    def forward(ctx, grad_y, x, kernel_hw, stride, padding, dilation):
+        ctx.grad_y, ctx.x = grad_y, x
+        ctx.options = dict(stride=stride, padding=padding, dilation=dilation)
+        return ctx.kernels.conv2d_backward_weight(grad_y, x, kernel_hw, **ctx.options)
+
+    @staticmethod
+    def backward(ctx, g):
+        k = ctx.kernels
+        dgy = k.conv2d_forward(ctx.x, g, None, **ctx.options) if ctx.needs_input_grad[0] else None
+        dx = k.conv2d_backward_data(ctx.grad_y, g, ctx.x.shape[2:], **ctx.options) if ctx.needs_input_grad[1] else None
+        return dgy, dx
+
+    @staticmethod
+    def backward_graph(ctx, g, grad_y, x):
+        dgy = _Conv2d.apply(x, g, None, **ctx.options) if ctx.needs_input_grad[0] else None
+        dx = _ConvTranspose2d.apply(grad_y, g, None, output_hw=x.shape[2:], **ctx.options) \
+            if ctx.needs_input_grad[1] else None
+        return dgy, dx
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
@@ -482,12 +620,21 @@ class _ConvTranspose2d(Function):
     dx = conv2d_forward(g, W)                (the adjoint of the adjoint is the convolution)
     dW = conv2d_backward_weight(x, g)        (conv2d's weight gradient with g as its input)
     db = Σ_{n,i,j} g[n,o,i,j]
+
+    An output_padding of at least the stride adds output rows (columns) that no input reaches;
+    the convolution of y then has more rows than x, so x is extended by zero rows to that size
+    (``reach``) and dx cut back to x's size.
     """
 
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, output_hw):
-        ctx.x, ctx.weight, ctx.has_bias = x, weight, bias is not None
         ctx.options = dict(stride=stride, padding=padding, dilation=dilation)
+        ctx.x_hw, ctx.has_bias = x.shape[2:], bias is not None
+        reach = [conv_output_size(output_hw[i], weight.shape[2 + i], stride[i], padding[i], dilation[i])
+                 for i in range(2)]
+        if reach != list(x.shape[2:]):
+            x = ctx.xp.pad(x, ((0, 0), (0, 0), (0, reach[0] - x.shape[2]), (0, reach[1] - x.shape[3])))
+        ctx.x, ctx.weight = x, weight
         y = ctx.kernels.conv2d_backward_data(x, weight, output_hw, **ctx.options)
         if bias is not None:
             y += bias.reshape(1, -1, 1, 1)
@@ -496,10 +643,31 @@ class _ConvTranspose2d(Function):
     @staticmethod
     def backward(ctx, g):
         k, x, weight = ctx.kernels, ctx.x, ctx.weight
-        dx = k.conv2d_forward(g, weight, None, **ctx.options) if ctx.needs_input_grad[0] else None
+        dx = ctx.xp.ascontiguousarray(k.conv2d_forward(g, weight, None, **ctx.options)[:, :, :ctx.x_hw[0], :ctx.x_hw[1]]) \
+            if ctx.needs_input_grad[0] else None
         dw = k.conv2d_backward_weight(x, g, weight.shape[2:], **ctx.options) if ctx.needs_input_grad[1] else None
         db = g.sum(axis=(0, 2, 3)) if ctx.has_bias else None
         return dx, dw, db
+
+    @staticmethod
+    def backward_graph(ctx, g, x, weight, bias):
+        h, w = ctx.x_hw
+        dx = _Conv2d.apply(g, weight, None, **ctx.options)[:, :, :h, :w] if ctx.needs_input_grad[0] else None
+        dw = None
+        if ctx.needs_input_grad[1]:
+            reached = _pad_end(x, ctx.x.shape[2] - h, ctx.x.shape[3] - w)
+            dw = _Conv2dWeight.apply(reached, g, kernel_hw=weight.shape[2:], **ctx.options)
+        db = g.sum(axis=(0, 2, 3)) if ctx.has_bias else None
+        return dx, dw, db
+
+
+def _pad_end(x, rows, cols):
+    """x (N, C, H, W) with ``rows`` zero rows below and ``cols`` zero columns to the right (differentiable)."""
+    if rows:
+        x = cat([x, _constant(array_module(x.device).zeros(x.shape[:2] + (rows, x.shape[3]), x.dtype), x)], axis=2)
+    if cols:
+        x = cat([x, _constant(array_module(x.device).zeros(x.shape[:3] + (cols,), x.dtype), x)], axis=3)
+    return x
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, dilation=1):
@@ -561,6 +729,31 @@ class _BatchNorm(Function):
             dw = db = None
         return dx.reshape(ctx.shape), dw, db, None, None
 
+    @staticmethod
+    def backward_graph(ctx, g, x, weight, bias, running_mean, running_var):
+        n, c = ctx.x3.shape[:2]
+        m = n * ctx.x3.shape[2]
+        x3, g3 = x.reshape(n, c, -1), g.reshape(n, c, -1)
+        if ctx.training:
+            mean = x3.mean(axis=(0, 2), keepdims=True)
+            centred = x3 - mean
+            inv_std = ((centred * centred).mean(axis=(0, 2), keepdims=True) + ctx.eps) ** -0.5
+        else:
+            mean, var = (_constant(s.reshape(1, c, 1), x) for s in ctx.stats)
+            centred = x3 - mean
+            inv_std = (var + ctx.eps) ** -0.5
+        x_hat = centred * inv_std
+        db = g3.sum(axis=(0, 2))
+        dw = (g3 * x_hat).sum(axis=(0, 2))
+        scale = weight.reshape(1, c, 1) * inv_std
+        if ctx.training:
+            dx3 = scale * (g3 - db.reshape(1, c, 1) * (1.0 / m) - x_hat * dw.reshape(1, c, 1) * (1.0 / m))
+        else:
+            dx3 = scale * g3
+        if not ctx.affine:
+            dw = db = None
+        return dx3.reshape(ctx.shape), dw, db, None, None
+
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """Batch normalisation of x (N, C) or (N, C, H, W) over every axis but the channel axis 1.
@@ -610,6 +803,8 @@ class _ReLU(Function):
     def backward(ctx, g):
         return ctx.kernels.relu_backward(g, ctx.x)
 
+    backward_graph = staticmethod(lambda ctx, g, x: g * _constant((x.array > 0).astype(x.dtype), x))
+
 
 class _LeakyReLU(Function):
     """y = x if x > 0 else a·x;  dx = g · (1 if x > 0 else a)."""
@@ -625,6 +820,11 @@ class _LeakyReLU(Function):
     def backward(ctx, g):
         return ctx.kernels.leaky_relu_backward(g, ctx.x, ctx.slope)
 
+    @staticmethod
+    def backward_graph(ctx, g, x):
+        slope = ctx.xp.where(x.array > 0, 1.0, ctx.slope).astype(x.dtype)
+        return g * _constant(slope, x)
+
 
 class _Tanh(Function):
     """y = tanh x;  dx = g · (1 − y²)."""
@@ -638,6 +838,11 @@ class _Tanh(Function):
     def backward(ctx, g):
         return ctx.kernels.tanh_backward(g, ctx.y)
 
+    @staticmethod
+    def backward_graph(ctx, g, x):
+        y = tanh(x)
+        return g * (1.0 - y * y)
+
 
 class _Sigmoid(Function):
     """y = σ(x) = 1 / (1 + e^−x);  dx = g · y · (1 − y)."""
@@ -650,6 +855,11 @@ class _Sigmoid(Function):
     @staticmethod
     def backward(ctx, g):
         return ctx.kernels.sigmoid_backward(g, ctx.y)
+
+    @staticmethod
+    def backward_graph(ctx, g, x):
+        y = sigmoid(x)
+        return g * y * (1.0 - y)
 
 
 def relu(x):
@@ -693,6 +903,24 @@ class _BinaryCrossEntropy(Function):
             dt = _reduced_grad(ctx, g, p) * log_ratio
         return dp, dt
 
+    @staticmethod
+    def backward_graph(ctx, g, p, target):
+        spread = _reduced_grad(ctx, g, p)
+        dp = dt = None
+        if ctx.needs_input_grad[0]:
+            variance = p * (1.0 - p)
+            kept = _constant((variance.array >= 1e-12).astype(p.dtype), p)
+            dp = spread * (p - target) / (variance * kept + 1e-12 * (1.0 - kept))
+        if ctx.needs_input_grad[1]:
+            dt = spread * (_clamped_log(1.0 - p) - _clamped_log(p))
+        return dp, dt
+
+
+def _clamped_log(x):
+    """max(ln x, −100) as BCE takes it, differentiable where ln x > −100 (constant −100 elsewhere)."""
+    kept = _constant((x.array > np.exp(-100.0)).astype(x.dtype), x)
+    return log(x * kept + (1.0 - kept)) * kept - 100.0 * (1.0 - kept)
+
 
 class _BinaryCrossEntropyWithLogits(Function):
     """ℓ = max(z, 0) − z·t + ln(1 + e^{−|z|})  (= BCE(σ(z), t) without overflow), reduced.
@@ -712,6 +940,13 @@ class _BinaryCrossEntropyWithLogits(Function):
         dt = -_reduced_grad(ctx, g, ctx.z) * ctx.z if ctx.needs_input_grad[1] else None
         return dz, dt
 
+    @staticmethod
+    def backward_graph(ctx, g, z, target):
+        spread = _reduced_grad(ctx, g, z)
+        dz = spread * (sigmoid(z) - target) if ctx.needs_input_grad[0] else None
+        dt = -spread * z if ctx.needs_input_grad[1] else None
+        return dz, dt
+
 
 class _MSELoss(Function):
     """ℓ = (x − t)², reduced;  dx = g · 2(x − t),  dt = −dx."""
@@ -726,6 +961,11 @@ class _MSELoss(Function):
     @staticmethod
     def backward(ctx, g):
         dx = ctx.kernels.mse_backward(g, ctx.x, ctx.target, ctx.reduction)
+        return (dx if ctx.needs_input_grad[0] else None), (-dx if ctx.needs_input_grad[1] else None)
+
+    @staticmethod
+    def backward_graph(ctx, g, x, target):
+        dx = _reduced_grad(ctx, g, x) * 2.0 * (x - target)
         return (dx if ctx.needs_input_grad[0] else None), (-dx if ctx.needs_input_grad[1] else None)
 
 
@@ -746,10 +986,20 @@ class _KLNormal(Function):
     def backward(ctx, g):
         return ctx.kernels.kl_normal_backward(g, ctx.mu, ctx.logvar, ctx.reduction)
 
+    @staticmethod
+    def backward_graph(ctx, g, mu, logvar):
+        spread = _reduced_grad(ctx, g, mu)
+        return spread * mu, spread * 0.5 * (exp(logvar) - 1.0)
+
 
 def _reduced_grad(ctx, g, like):
-    """The incoming gradient spread over the elements: g, g (sum) or g/n (mean), as ``like``'s shape."""
-    scale = 1.0 / like.size if ctx.reduction == "mean" else 1.0
+    """The incoming gradient spread over the elements: g, g (sum) or g/n (mean), as ``like``'s shape.
+
+    Arrays on the fast path; Tensors (a differentiable broadcast) on the create_graph path.
+    """
+    scale = 1.0 / (like.array.size if isinstance(like, Tensor) else like.size) if ctx.reduction == "mean" else 1.0
+    if isinstance(g, Tensor):
+        return broadcast_to(g * scale, like.shape)
     return ctx.xp.broadcast_to(g * scale, like.shape)
 
 
@@ -799,6 +1049,9 @@ class _MaxPool2d(Function):
     def backward(ctx, g):
         return ctx.kernels.max_pool2d_backward(g, ctx.indices, ctx.input_hw)
 
+    backward_graph = staticmethod(lambda ctx, g, x: _PlaneScatterAdd.apply(g, indices=ctx.indices,
+                                                                           input_hw=ctx.input_hw))
+
 
 class _MaxUnpool2d(Function):
     """y = zeros of output size with y[n,c,indices[n,c,i,j]] = x[n,c,i,j];  dx = g gathered at indices."""
@@ -811,6 +1064,41 @@ class _MaxUnpool2d(Function):
     @staticmethod
     def backward(ctx, g):
         return ctx.kernels.max_unpool2d_backward(g, ctx.indices), None
+
+    backward_graph = staticmethod(lambda ctx, g, x, indices: (_PlaneGather.apply(g, indices=ctx.indices), None))
+
+
+class _PlaneScatterAdd(Function):
+    """y (N, C, H, W) = zeros with y[n,c].flat[indices[n,c,i,j]] += x[n,c,i,j]  (max_pool2d's backward as an op);
+    dx = g gathered at indices."""
+
+    @staticmethod
+    def forward(ctx, x, indices, input_hw):
+        ctx.indices, ctx.input_hw = indices, input_hw
+        return ctx.kernels.max_pool2d_backward(x, indices, input_hw)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.kernels.max_unpool2d_backward(g, ctx.indices)
+
+    backward_graph = staticmethod(lambda ctx, g, x: _PlaneGather.apply(g, indices=ctx.indices))
+
+
+class _PlaneGather(Function):
+    """y[n,c,i,j] = x[n,c].flat[indices[n,c,i,j]]  (max_unpool2d's backward as an op);
+    dx = g scattered (added) back to the indices."""
+
+    @staticmethod
+    def forward(ctx, x, indices):
+        ctx.indices, ctx.input_hw = indices, x.shape[2:]
+        return ctx.kernels.max_unpool2d_backward(x, indices)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.kernels.max_pool2d_backward(g, ctx.indices, ctx.input_hw)
+
+    backward_graph = staticmethod(lambda ctx, g, x: _PlaneScatterAdd.apply(g, indices=ctx.indices,
+                                                                           input_hw=ctx.input_hw))
 
 
 def _pool_options(op, x, kernel_size, stride, padding):
@@ -851,3 +1139,243 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
     if indices.size and int(indices.array.max()) >= output_hw[0] * output_hw[1]:
         raise ValueError(f"{op}: an index in indices exceeds the output size {output_hw}")
     return _MaxUnpool2d.apply(x, indices.array.astype(np.int64, copy=False), output_hw=output_hw)
+
+
+# --------------------------------------------------------------------------------------
+# torch's tensor functions: stacking, |x|, clamp, where, extremes, tiling, statistics.
+# Each backward body works on arrays and, for create_graph, on Tensors alike.
+# --------------------------------------------------------------------------------------
+class _Stack(Function):
+    """y = [x₁, x₂, ...] stacked along a new axis ``axis``;  dxᵢ = g taken at index i of that axis."""
+
+    @staticmethod
+    def forward(ctx, *xs, axis=0):
+        ctx.axis = axis
+        return ctx.xp.stack(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        lead = (slice(None),) * ctx.axis
+        return tuple(g[lead + (i,)] for i in range(g.shape[ctx.axis]))
+
+    backward_graph = staticmethod(lambda ctx, g, *xs: _Stack.backward(ctx, g))
+
+
+def stack(tensors, dim=0):
+    """Join tensors of one shape along a new axis ``dim`` (``torch.stack``)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) > 1:
+        raise ValueError(f"stack: all tensors must have one shape, got {sorted(shapes)}")
+    return _Stack.apply(*tensors, axis=dim % (tensors[0].ndim + 1))
+
+
+def _masked(g, mask):
+    """g · mask with ``mask`` a constant array (wrapped as a Tensor when g is one)."""
+    return g * (_constant(mask, g) if isinstance(g, Tensor) else mask)
+
+
+class _Abs(Function):
+    """y = |x|;  dx = g · sign(x)  (0 at x = 0, as PyTorch)."""
+
+    name = "abs"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.sign = ctx.xp.sign(x)
+        return ctx.xp.abs(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _masked(g, ctx.sign)
+
+    backward_graph = staticmethod(lambda ctx, g, x: _Abs.backward(ctx, g))
+
+
+def absolute(x):
+    return _Abs.apply(x)
+
+
+class _Clamp(Function):
+    """y = min(max(x, lo), hi);  dx = g · [lo ≤ x ≤ hi]  (a missing bound is no bound)."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        inside = ctx.xp.ones(x.shape, dtype=bool)
+        if lo is not None:
+            inside &= x >= lo
+        if hi is not None:
+            inside &= x <= hi
+        ctx.inside = inside.astype(x.dtype)
+        return ctx.xp.clip(x, lo, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _masked(g, ctx.inside)
+
+    backward_graph = staticmethod(lambda ctx, g, x: _Clamp.backward(ctx, g))
+
+
+def clamp(x, min=None, max=None):
+    """Limit x to [min, max] (``torch.clamp``); either bound may be None, not both."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    return _Clamp.apply(x, lo=None if min is None else float(min), hi=None if max is None else float(max))
+
+
+class _Extreme(Function):
+    """The largest (or smallest) element of x, overall or along ``axis``.
+
+    Overall:      y = max x;  dx = g · [x = y] / #{x = y}  (shared evenly by ties, as PyTorch).
+    Along axis:   y = x[i*], i* = argmax along the axis (also returned);  dx = g · [index = i*].
+    Both are dx = (g broadcast back over the reduced axes) · a constant mask.
+    """
+
+    name = "max/min"
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims, largest):
+        xp = ctx.xp
+        ctx.kept = tuple(1 if axis is None or i == axis else n for i, n in enumerate(x.shape))
+        if axis is None:
+            y = x.max() if largest else x.min()
+            ctx.mask = ((x == y) / (x == y).sum()).astype(x.dtype)
+            return y
+        index = xp.expand_dims((x.argmax if largest else x.argmin)(axis=axis), axis)
+        ctx.mask = (xp.arange(x.shape[axis]).reshape((-1,) + (1,) * (x.ndim - axis - 1)) == index).astype(x.dtype)
+        y = xp.take_along_axis(x, index, axis)
+        return (y, index) if keepdims else (y.squeeze(axis), index.squeeze(axis))
+
+    @staticmethod
+    def backward(ctx, g):
+        g = g.reshape(ctx.kept)
+        spread = broadcast_to(g, ctx.mask.shape) if isinstance(g, Tensor) else \
+            ctx.xp.broadcast_to(g, ctx.mask.shape)
+        return _masked(spread, ctx.mask)
+
+    backward_graph = staticmethod(lambda ctx, g, x: _Extreme.backward(ctx, g))
+
+
+class MaxResult(tuple):
+    """``(values, indices)`` of a max/min along a dimension, also as ``.values`` and ``.indices``."""
+
+    def __new__(cls, values, indices):
+        return super().__new__(cls, (values, indices))
+
+    @property
+    def values(self):
+        return self[0]
+
+    @property
+    def indices(self):
+        return self[1]
+
+
+def _extreme(x, dim, keepdim, largest):
+    if x.numel() == 0:
+        raise ValueError(f"{'max' if largest else 'min'}: the input of shape {x.shape} is empty")
+    if dim is None:
+        return _Extreme.apply(x, axis=None, keepdims=False, largest=largest)
+    if x.ndim == 0:
+        raise ValueError(f"{'max' if largest else 'min'}: a 0-d tensor has no dimension {dim}")
+    values, indices = _Extreme.apply(x, axis=int(dim) % x.ndim, keepdims=keepdim, largest=largest)
+    return MaxResult(values, indices)
+
+
+def amax_with_indices(x, dim=None, keepdim=False):
+    """max x overall (one value), or ``(values, indices)`` along ``dim`` (``torch.max``)."""
+    return _extreme(x, dim, keepdim, largest=True)
+
+
+def amin_with_indices(x, dim=None, keepdim=False):
+    """min x overall (one value), or ``(values, indices)`` along ``dim`` (``torch.min``)."""
+    return _extreme(x, dim, keepdim, largest=False)
+
+
+class _Where(Function):
+    """y = a where cond else b (broadcasting);  da = g · cond, db = g · (1 − cond), summed back."""
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        ctx.chosen = cond.astype(a.dtype), (~cond).astype(a.dtype)
+        ctx.shapes = a.shape, b.shape
+        return ctx.xp.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        da = unbroadcast(_masked(g, ctx.chosen[0]), ctx.shapes[0]) if ctx.needs_input_grad[1] else None
+        db = unbroadcast(_masked(g, ctx.chosen[1]), ctx.shapes[1]) if ctx.needs_input_grad[2] else None
+        return None, da, db
+
+    backward_graph = staticmethod(lambda ctx, g, cond, a, b: _Where.backward(ctx, g))
+
+
+def where(condition, a, b):
+    """Elementwise choice ``a if condition else b`` (``torch.where``); a or b may be a number."""
+    if not isinstance(condition, Tensor) or condition.dtype != np.bool_:
+        raise TypeError(f"where: condition must be a bool Tensor, got {getattr(condition, 'dtype', type(condition))}")
+    a, b = _lift_pair(a, b)
+    return _Where.apply(condition, a, b)
+
+
+def expand(x, shape):
+    """x broadcast to ``shape``, where -1 keeps a size (``torch.Tensor.expand``; a copy in minigan)."""
+    shape = tuple(int(n) for n in shape)
+    lead = len(shape) - x.ndim
+    if lead < 0 or any(n == -1 for n in shape[:lead]):
+        raise ValueError(f"expand: cannot expand shape {x.shape} to {shape}")
+    return broadcast_to(x, shape[:lead] + tuple(old if n == -1 else n for old, n in zip(x.shape, shape[lead:])))
+
+
+class _Repeat(Function):
+    """y = x tiled ``reps`` times along each axis;  dx = Σ over the copies of g's matching blocks."""
+
+    @staticmethod
+    def forward(ctx, x, reps):
+        ctx.shape = x.shape
+        return ctx.xp.tile(x.reshape((1,) * (len(reps) - x.ndim) + x.shape), reps)
+
+    @staticmethod
+    def backward(ctx, g):
+        full = (1,) * (g.ndim - len(ctx.shape)) + ctx.shape
+        blocks = g.reshape(tuple(n for size, total in zip(full, g.shape) for n in (total // size, size)))
+        return blocks.sum(axis=tuple(range(0, blocks.ndim, 2))).reshape(ctx.shape)
+
+    backward_graph = staticmethod(lambda ctx, g, x: _Repeat.backward(ctx, g))
+
+
+def repeat(x, reps):
+    """x tiled ``reps[i]`` times along axis i (``torch.Tensor.repeat``; len(reps) >= x.ndim)."""
+    reps = tuple(int(n) for n in reps)
+    if len(reps) < x.ndim or any(n < 1 for n in reps):
+        raise ValueError(f"repeat: need at least {x.ndim} positive repeat counts for shape {x.shape}, got {reps}")
+    return _Repeat.apply(x, reps=reps)
+
+
+def var(x, dim=None, unbiased=True, keepdim=False):
+    """Variance Σ (x − x̄)² / (n − 1) over ``dim`` (all axes if None); / n when not ``unbiased``."""
+    axes = _normalize_axes(dim, x.ndim)
+    count = int(np.prod([x.shape[a] for a in axes]))
+    scale = 1.0 / (count - int(unbiased)) if count > int(unbiased) else float("nan")
+    centred = x - mean(x, axis=axes, keepdims=True)
+    return sum(centred * centred, axis=axes, keepdims=keepdim) * scale
+
+
+def std(x, dim=None, unbiased=True, keepdim=False):
+    """Standard deviation √var (``torch.std``)."""
+    return var(x, dim=dim, unbiased=unbiased, keepdim=keepdim) ** 0.5
+
+
+def norm(x, p=2, dim=None, keepdim=False):
+    """(Σ |x|^p)^(1/p) over ``dim`` (all axes if None); p = 'fro' is 2, p = inf the largest |x|."""
+    if p == "fro":
+        p = 2
+    if p in (float("inf"), "inf"):
+        magnitude = absolute(x)
+        return amax_with_indices(magnitude) if dim is None else amax_with_indices(magnitude, dim, keepdim)[0]
+    if not isinstance(p, (int, float)) or p <= 0:
+        raise ValueError(f"norm: p must be a positive number, 'fro' or inf, got {p!r}")
+    powered = x * x if p == 2 else absolute(x) ** p
+    return sum(powered, axis=dim, keepdims=keepdim) ** (1.0 / p)
