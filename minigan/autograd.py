@@ -170,13 +170,16 @@ _FREED = ("{op}: trying to go backward through the graph a second time (or to re
 
 
 def _propagate(roots, root_grads, targets, retain_graph, create_graph):
-    """Carry ``root_grads`` from ``roots`` back to ``targets`` (ids); {id: total gradient} of each target reached.
+    """Carry ``root_grads`` from ``roots`` back to ``targets`` (ids; None: every leaf that requires grad).
 
-    Gradients are arrays when ``create_graph`` is false and Tensors (on a new graph) when it is true.
+    Returns {id: (target, its total gradient)} for each target reached. Gradients are arrays when
+    ``create_graph`` is false and Tensors (on a new graph) when it is true.
     """
     from minigan.tensor import Tensor
 
     order = _topological_order(roots)
+    if targets is None:
+        targets = {id(t) for t in order if t._node is None and t.requires_grad}
     needed = _on_paths_to(order, targets)
     grads = {}
     for root, g in zip(roots, root_grads):
@@ -188,7 +191,7 @@ def _propagate(roots, root_grads, targets, retain_graph, create_graph):
             if g is None or id(tensor) not in needed:
                 continue
             if id(tensor) in targets:
-                reached[id(tensor)] = g  # complete: every tensor made from this one came before it
+                reached[id(tensor)] = tensor, g  # complete: every tensor made from this one came before it
             node = tensor._node
             if node is None:
                 continue
@@ -239,7 +242,7 @@ def _root_grads(op, outputs, grad_outputs, create_graph):
             raise RuntimeError(f"{op}: output {i} does not require grad and has no graph "
                                "(was it computed under no_grad(), or from inputs that do not require grad?)")
         if g is None:
-            if out.size != 1:
+            if out.array.size != 1:
                 raise RuntimeError(f"{op}: a gradient can be created implicitly only for one-element outputs; "
                                    f"output {i} has shape {out.shape}: pass grad_outputs (for backward: gradient=) "
                                    "of the same shape")
@@ -267,10 +270,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
     roots = _as_tuple(tensors)
     retain_graph = create_graph if retain_graph is None else retain_graph
     root_grads = _root_grads("backward", roots, grad_tensors, create_graph)
-    leaves = {id(t): t for t in _topological_order(roots) if t._node is None and t.requires_grad}
-    reached = _propagate(roots, root_grads, leaves, retain_graph, create_graph)
-    for key, g in reached.items():
-        leaf = leaves[key]
+    for leaf, g in _propagate(roots, root_grads, None, retain_graph, create_graph).values():
         if create_graph:
             leaf.grad = g if leaf.grad is None else leaf.grad + g
         else:
@@ -303,7 +303,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     reached = _propagate(outputs, root_grads, {id(x) for x in inputs}, retain_graph, create_graph)
     results = []
     for i, x in enumerate(inputs):
-        g = reached.get(id(x))
+        g = reached[id(x)][1] if id(x) in reached else None
         if g is None and not allow_unused:
             raise RuntimeError(f"grad: inputs[{i}] (shape {x.shape}) was not used to compute the outputs; "
                                "pass allow_unused=True to get None for it")
