@@ -368,7 +368,7 @@ def reshape(x, shape):
     shape = tuple(int(n) for n in shape)
     known = int(np.prod([n for n in shape if n != -1]))
     inferred = shape.count(-1)
-    fits = (inferred == 0 and known == x.size) or (inferred == 1 and known > 0 and x.size % known == 0)
+    fits = (inferred == 0 and known == x.numel()) or (inferred == 1 and known > 0 and x.numel() % known == 0)
     if not fits or any(n < -1 for n in shape):
         raise ValueError(f"reshape: cannot reshape tensor of shape {x.shape} into {shape}")
     return _Reshape.apply(x, shape=shape)
@@ -774,7 +774,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         raise ValueError(f"{op}: give both running_mean and running_var, or neither")
     if not training and running_mean is None:
         raise ValueError(f"{op}: evaluation mode needs running_mean and running_var")
-    if training and x.size // channels < 2:
+    if training and x.numel() // channels < 2:
         raise ValueError(f"{op}: expected more than 1 value per channel when training, got input shape {x.shape}")
     affine = weight is not None
     if not affine:
@@ -1136,7 +1136,7 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
         output_hw = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + kernel[i] for i in range(2))
     else:
         output_hw = tuple(int(s) for s in tuple(output_size)[-2:])
-    if indices.size and int(indices.array.max()) >= output_hw[0] * output_hw[1]:
+    if indices.numel() and int(indices.array.max()) >= output_hw[0] * output_hw[1]:
         raise ValueError(f"{op}: an index in indices exceeds the output size {output_hw}")
     return _MaxUnpool2d.apply(x, indices.array.astype(np.int64, copy=False), output_hw=output_hw)
 
@@ -1318,6 +1318,258 @@ def where(condition, a, b):
         raise TypeError(f"where: condition must be a bool Tensor, got {getattr(condition, 'dtype', type(condition))}")
     a, b = _lift_pair(a, b)
     return _Where.apply(condition, a, b)
+
+
+def expand(x, shape):
+    """x broadcast to ``shape``, where -1 keeps a size (``torch.Tensor.expand``; a copy in minigan)."""
+    shape = tuple(int(n) for n in shape)
+    lead = len(shape) - x.ndim
+    if lead < 0 or any(n == -1 for n in shape[:lead]):
+        raise ValueError(f"expand: cannot expand shape {x.shape} to {shape}")
+    return broadcast_to(x, shape[:lead] + tuple(old if n == -1 else n for old, n in zip(x.shape, shape[lead:])))
+
+
+class _Repeat(Function):
+    """y = x tiled ``reps`` times along each axis;  dx = Σ over the copies of g's matching blocks."""
+
+    @staticmethod
+    def forward(ctx, x, reps):
+        ctx.shape = x.shape
+        return ctx.xp.tile(x.reshape((1,) * (len(reps) - x.ndim) + x.shape), reps)
+
+    @staticmethod
+    def backward(ctx, g):
+        full = (1,) * (g.ndim - len(ctx.shape)) + ctx.shape
+        blocks = g.reshape(tuple(n for size, total in zip(full, g.shape) for n in (total // size, size)))
+        return blocks.sum(axis=tuple(range(0, blocks.ndim, 2))).reshape(ctx.shape)
+
+    backward_graph = staticmethod(lambda ctx, g, x: _Repeat.backward(ctx, g))
+
+
+def repeat(x, reps):
+    """x tiled ``reps[i]`` times along axis i (``torch.Tensor.repeat``; len(reps) >= x.ndim)."""
+    reps = tuple(int(n) for n in reps)
+    if len(reps) < x.ndim or any(n < 1 for n in reps):
+        raise ValueError(f"repeat: need at least {x.ndim} positive repeat counts for shape {x.shape}, got {reps}")
+    return _Repeat.apply(x, reps=reps)
+
+
+def var(x, dim=None, unbiased=True, keepdim=False):
+    """Variance Σ (x − x̄)² / (n − 1) over ``dim`` (all axes if None); / n when not ``unbiased``."""
+    axes = _normalize_axes(dim, x.ndim)
+    count = int(np.prod([x.shape[a] for a in axes]))
+    scale = 1.0 / (count - int(unbiased)) if count > int(unbiased) else float("nan")
+    centred = x - mean(x, axis=axes, keepdims=True)
+    return sum(centred * centred, axis=axes, keepdims=keepdim) * scale
+
+
+def std(x, dim=None, unbiased=True, keepdim=False):
+    """Standard deviation √var (``torch.std``)."""
+    return var(x, dim=dim, unbiased=unbiased, keepdim=keepdim) ** 0.5
+
+
+def norm(x, p=2, dim=None, keepdim=False):
+    """(Σ |x|^p)^(1/p) over ``dim`` (all axes if None); p = 'fro' is 2, p = inf the largest |x|."""
+    if p == "fro":
+        p = 2
+    if p in (float("inf"), "inf"):
+        magnitude = absolute(x)
+        return amax_with_indices(magnitude) if dim is None else amax_with_indices(magnitude, dim, keepdim)[0]
+    if not isinstance(p, (int, float)) or p <= 0:
+        raise ValueError(f"norm: p must be a positive number, 'fro' or inf, got {p!r}")
+    powered = x * x if p == 2 else absolute(x) ** p
+    return sum(powered, axis=dim, keepdims=keepdim) ** (1.0 / p)
+
+
+# --------------------------------------------------------------------------------------
+# torch's tensor functions: stacking, |x|, clamp, where, extremes, tiling, statistics.
+# Each backward body works on arrays and, for create_graph, on Tensors alike.
+# --------------------------------------------------------------------------------------
+class _Stack(Function):
+    """y = [x₁, x₂, ...] stacked along a new axis ``axis``;  dxᵢ = g taken at index i of that axis."""
+
+    @staticmethod
+    def forward(ctx, *xs, axis=0):
+        ctx.axis = axis
+        return ctx.xp.stack(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        lead = (slice(None),) * ctx.axis
+        return tuple(g[lead + (i,)] for i in range(g.shape[ctx.axis]))
+
+    backward_graph = staticmethod(lambda ctx, g, *xs: _Stack.backward(ctx, g))
+
+
+def stack(tensors, dim=0):
+    """Join tensors of one shape along a new axis ``dim`` (``torch.stack``)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) > 1:
+        raise ValueError(f"stack: all tensors must have one shape, got {sorted(shapes)}")
+    return _Stack.apply(*tensors, axis=dim % (tensors[0].ndim + 1))
+
+
+def _masked(g, mask):
+    """g · mask with ``mask`` a constant array (wrapped as a Tensor when g is one)."""
+    return g * (_constant(mask, g) if isinstance(g, Tensor) else mask)
+
+
+class _Abs(Function):
+    """y = |x|;  dx = g · sign(x)  (0 at x = 0, as PyTorch)."""
+
+    name = "abs"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.sign = ctx.xp.sign(x)
+        return ctx.xp.abs(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _masked(g, ctx.sign)
+
+    backward_graph = staticmethod(lambda ctx, g, x: _Abs.backward(ctx, g))
+
+
+def absolute(x):
+    return _Abs.apply(x)
+
+
+class _Clamp(Function):
+    """y = min(max(x, lo), hi);  dx = g · [lo ≤ x ≤ hi]  (a missing bound is no bound)."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        inside = ctx.xp.ones(x.shape, dtype=bool)
+        if lo is not None:
+            inside &= x >= lo
+        if hi is not None:
+            inside &= x <= hi
+        ctx.inside = inside.astype(x.dtype)
+        return ctx.xp.clip(x, lo, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _masked(g, ctx.inside)
+
+    backward_graph = staticmethod(lambda ctx, g, x: _Clamp.backward(ctx, g))
+
+
+def clamp(x, min=None, max=None):
+    """Limit x to [min, max] (``torch.clamp``); either bound may be None, not both."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    return _Clamp.apply(x, lo=None if min is None else float(min), hi=None if max is None else float(max))
+
+
+class _Extreme(Function):
+    """The largest (or smallest) element of x, overall or along ``axis``.
+
+    Overall:      y = max x;  dx = g · [x = y] / #{x = y}  (shared evenly by ties, as PyTorch).
+    Along axis:   y = x[i*], i* = argmax along the axis (also returned);  dx = g · [index = i*].
+    Both are dx = (g broadcast back over the reduced axes) · a constant mask.
+    """
+
+    name = "max/min"
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims, largest):
+        xp = ctx.xp
+        ctx.kept = tuple(1 if axis is None or i == axis else n for i, n in enumerate(x.shape))
+        if axis is None:
+            y = x.max() if largest else x.min()
+            ctx.mask = ((x == y) / (x == y).sum()).astype(x.dtype)
+            return y
+        index = xp.expand_dims((x.argmax if largest else x.argmin)(axis=axis), axis)
+        ctx.mask = (xp.arange(x.shape[axis]).reshape((-1,) + (1,) * (x.ndim - axis - 1)) == index).astype(x.dtype)
+        y = xp.take_along_axis(x, index, axis)
+        return (y, index) if keepdims else (y.squeeze(axis), index.squeeze(axis))
+
+    @staticmethod
+    def backward(ctx, g):
+        g = g.reshape(ctx.kept)
+        spread = broadcast_to(g, ctx.mask.shape) if isinstance(g, Tensor) else \
+            ctx.xp.broadcast_to(g, ctx.mask.shape)
+        return _masked(spread, ctx.mask)
+
+    backward_graph = staticmethod(lambda ctx, g, x: _Extreme.backward(ctx, g))
+
+
+class MaxResult(tuple):
+    """``(values, indices)`` of a max/min along a dimension, also as ``.values`` and ``.indices``."""
+
+    def __new__(cls, values, indices):
+        return super().__new__(cls, (values, indices))
+
+    @property
+    def values(self):
+        return self[0]
+
+    @property
+    def indices(self):
+        return self[1]
+
+
+def _extreme(x, dim, keepdim, largest):
+    if x.numel() == 0:
+        raise ValueError(f"{'max' if largest else 'min'}: the input of shape {x.shape} is empty")
+    if dim is None:
+        return _Extreme.apply(x, axis=None, keepdims=False, largest=largest)
+    if x.ndim == 0:
+        raise ValueError(f"{'max' if largest else 'min'}: a 0-d tensor has no dimension {dim}")
+    values, indices = _Extreme.apply(x, axis=int(dim) % x.ndim, keepdims=keepdim, largest=largest)
+    return MaxResult(values, indices)
+
+
+def amax_with_indices(x, dim=None, keepdim=False):
+    """max x overall (one value), or ``(values, indices)`` along ``dim`` (``torch.max``)."""
+    return _extreme(x, dim, keepdim, largest=True)
+
+
+def amin_with_indices(x, dim=None, keepdim=False):
+    """min x overall (one value), or ``(values, indices)`` along ``dim`` (``torch.min``)."""
+    return _extreme(x, dim, keepdim, largest=False)
+
+
+class _Where(Function):
+    """y = a where cond else b (broadcasting);  da = g · cond, db = g · (1 − cond), summed back."""
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        ctx.chosen = cond.astype(a.dtype), (~cond).astype(a.dtype)
+        ctx.shapes = a.shape, b.shape
+        return ctx.xp.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        da = unbroadcast(_masked(g, ctx.chosen[0]), ctx.shapes[0]) if ctx.needs_input_grad[1] else None
+        db = unbroadcast(_masked(g, ctx.chosen[1]), ctx.shapes[1]) if ctx.needs_input_grad[2] else None
+        return None, da, db
+
+    backward_graph = staticmethod(lambda ctx, g, cond, a, b: _Where.backward(ctx, g))
+
+
+def where(condition, a, b):
+    """Elementwise choice ``a if condition else b`` (``torch.where``); a or b may be a number."""
+    if not isinstance(condition, Tensor) or condition.dtype != np.bool_:
+        raise TypeError(f"where: condition must be a bool Tensor, got {getattr(condition, 'dtype', type(condition))}")
+    a, b = _lift_pair(a, b)
+    return _Where.apply(condition, a, b)
+
+
+def maximum(a, b):
+    """Elementwise max(a, b) (``torch.maximum``); a tie sends the gradient to a."""
+    a, b = _lift_pair(a, b)
+    return where(a >= b, a, b)
+
+
+def minimum(a, b):
+    """Elementwise min(a, b) (``torch.minimum``); a tie sends the gradient to a."""
+    a, b = _lift_pair(a, b)
+    return where(a <= b, a, b)
 
 
 def expand(x, shape):

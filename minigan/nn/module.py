@@ -135,7 +135,7 @@ class Module:
         return self.to(np.float32)
 
     def num_parameters(self):
-        return int(sum(p.size for p in self.parameters()))
+        return int(sum(p.numel() for p in self.parameters()))
 
     def extra_repr(self):
         return ""
