@@ -1,4 +1,9 @@
-"""Numba CPU kernels for batch normalisation over `x (N, C, L)`; per-channel vectors are `(C,)`, M = N*L.
+"""Numba CPU kernels for batch normalisation over `x (N, C, L)`; per-channel vectors are `(C,)`, M = N*L:
+
+    mean = sum_{n,l} x / M,  var = sum_{n,l} (x - mean)^2 / M,  x_hat = (x - mean) / sqrt(var + eps)
+    y = weight x_hat + bias
+    grad_bias = sum_{n,l} g,  grad_weight = sum_{n,l} g x_hat,
+    grad_x = weight / sqrt(var + eps) (g - grad_bias / M - x_hat grad_weight / M)   (training; eval: the first term)
 
 Three jitted loops, parallel over channels or (n, c) planes:
 
@@ -7,22 +12,19 @@ Three jitted loops, parallel over channels or (n, c) planes:
 * `_channel_affine`: out = g_scale[c] * g + x_scale[c] * (x - center[c]) + shift[c], the one fused
   elementwise pass behind both forwards (g_scale = 0) and both backward-data passes.
 
-Their inner loops run along a plane of L elements, which for L = 16 ran at a third of the copy bandwidth
-(16 float32 are one AVX-512 vector: less than one iteration of the vectorised loop body, which takes
-several vectors per iteration, so presumably the scalar remainder did the work). For planes shorter than
-BN_PLANE_MIN the same sums and passes go by channel blocks instead
+Their inner loops run along a plane of L elements. A short plane (L = 16 float32 is one AVX-512 vector)
+is less than one iteration of the vectorised loop body, which takes several vectors per iteration, so the
+scalar remainder does the work. For planes shorter than BN_PLANE_MIN the same sums and passes go by channel
+blocks instead
 (`_block_forward_train`, `_block_grad_sums`, `_block_affine`): BN_BLOCK // L channels (at least one), in each
 image a contiguous run of about BN_BLOCK elements, walked by one long inner loop, the per-channel vectors
 expanded to per-element rows of the run (`_expand`) and the sums kept per element (float64 rows, summed per
 channel at the end). The forward's statistics and output pass are fused per block: one parallel launch,
-the block's runs read again while in cache. G64-1 (64, 512, 4, 4) float32, min of 30 calls side by side:
-forward 0.55 -> 0.27 ms (0.15 ms alone: 28 GB/s as bench_kernels counts, 2x the tensor), backward 0.54 -> 0.32
-ms; bench_kernels 99-111 % / 75-103 % of the copy bandwidth (34 % / 47 % before). Planes of 64 ran about as
-fast either way, of 256 (D64-2) slower by blocks (per-element sums and coefficient rows load and store
-where the plane loops keep scalars in registers), so those keep the plane loops.
+the block's runs read again while in cache. Long planes keep the plane loops: by blocks, per-element sums
+and coefficient rows load and store where the plane loops keep scalars in registers.
 
 The reductions are compiled with `fastmath={"reassoc"}`: LLVM may then reorder the float64 additions and
-vectorise them (about 10x faster for the plane loops); nothing else about IEEE arithmetic changes. The O(C)
+vectorise them; nothing else about IEEE arithmetic changes. The O(C)
 arithmetic between them (inverse std, coefficients) is in float64 (NumPy, or the same operations in
 `_block_forward_train`), and the coefficients are cast to x's dtype before the elementwise pass.
 """
@@ -31,7 +33,6 @@ import numpy as np
 from numba import njit, prange
 
 from minigan.kernels.parallel import launch
-from minigan.reference import batch_norm_update_running, check_dtype, check_same  # noqa: F401  (the O(C) running-stat update needs no kernel: re-exported)
 
 BN_PLANE_MIN = 64    # shorter (n, c) planes go by channel blocks
 BN_BLOCK = 1024      # elements per image in a channel block (at least one channel): 4 KB rows of float32
@@ -189,16 +190,6 @@ def _short_planes(x):
     return x.shape[2] < BN_PLANE_MIN
 
 
-def _check(op, x, **vectors):
-    """x (N, C, L) and every named vector (C,), all of one float dtype."""
-    check_dtype(op, x=x, **vectors)
-    if x.ndim != 3:
-        raise ValueError(f"{op}: expected x of shape (N, C, L), got {x.shape}")
-    for name, v in vectors.items():
-        if v.shape != (x.shape[1],):
-            raise ValueError(f"{op}: {name} shape {v.shape} should be ({x.shape[1]},) for x {x.shape}")
-
-
 def _affine(x, center, x_scale, shift, g=None, g_scale=None):
     """`_channel_affine` with float64 coefficients cast to x's dtype; g defaults to x with g_scale 0."""
     cast = [np.asarray(v, dtype=x.dtype) for v in (center, x_scale, shift)]
@@ -210,7 +201,6 @@ def _affine(x, center, x_scale, shift, g=None, g_scale=None):
 
 def batch_norm_forward_train(x, weight, bias, eps):
     """mean, var (biased) over (n, l); y = weight (x - mean) / sqrt(var + eps) + bias. Returns (y, mean, var)."""
-    _check("batch_norm_forward_train", x, weight=weight, bias=bias)
     x = np.ascontiguousarray(x)
     if _short_planes(x):
         y = np.empty_like(x)
@@ -223,8 +213,6 @@ def batch_norm_forward_train(x, weight, bias, eps):
 
 def batch_norm_forward_eval(x, running_mean, running_var, weight, bias, eps):
     """y = weight (x - running_mean) / sqrt(running_var + eps) + bias."""
-    _check("batch_norm_forward_eval", x, running_mean=running_mean, running_var=running_var,
-           weight=weight, bias=bias)
     inv_std = 1 / np.sqrt(running_var.astype(np.float64) + eps)
     return _affine(np.ascontiguousarray(x), running_mean, weight * inv_std, bias)
 
@@ -232,8 +220,6 @@ def batch_norm_forward_eval(x, running_mean, running_var, weight, bias, eps):
 def batch_norm_backward_train(grad_y, x, mean, var, weight, eps):
     """grad_bias = sum g, grad_weight = sum g x_hat,
     grad_x = w inv_std (g - grad_bias / M - x_hat grad_weight / M), x_hat = (x - mean) inv_std."""
-    _check("batch_norm_backward_train", x, mean=mean, var=var, weight=weight)
-    check_same("batch_norm_backward_train", grad_y=grad_y, x=x)
     x, grad_y = np.ascontiguousarray(x), np.ascontiguousarray(grad_y)
     m = x.shape[0] * x.shape[2]
     sum_g, sum_gx = launch(_block_grad_sums if _short_planes(x) else _channel_grad_sums, x.size, grad_y, x, mean)
@@ -247,11 +233,16 @@ def batch_norm_backward_train(grad_y, x, mean, var, weight, eps):
 
 def batch_norm_backward_eval(grad_y, x, running_mean, running_var, weight, eps):
     """grad_x = g w / sqrt(running_var + eps), grad_weight = sum g x_hat, grad_bias = sum g."""
-    _check("batch_norm_backward_eval", x, running_mean=running_mean, running_var=running_var, weight=weight)
-    check_same("batch_norm_backward_eval", grad_y=grad_y, x=x)
     x, grad_y = np.ascontiguousarray(x), np.ascontiguousarray(grad_y)
     sum_g, sum_gx = launch(_block_grad_sums if _short_planes(x) else _channel_grad_sums, x.size, grad_y, x, running_mean)
     inv_std = 1 / np.sqrt(running_var.astype(np.float64) + eps)
     zeros = np.zeros(x.shape[1])
     grad_x = _affine(x, running_mean, zeros, zeros, grad_y, weight * inv_std)
     return grad_x, (sum_gx * inv_std).astype(x.dtype), sum_g.astype(x.dtype)
+
+
+def batch_norm_update_running(running_mean, running_var, mean, var, count, momentum):
+    """In place, O(C) (no kernel needed): rm <- (1-m) rm + m mean, rv <- (1-m) rv + m var count/(count-1)
+    (the unbiased variance of `count` values per channel)."""
+    running_mean[...] = (1 - momentum) * running_mean + momentum * mean
+    running_var[...] = (1 - momentum) * running_var + momentum * count / (count - 1) * var

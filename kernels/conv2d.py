@@ -14,7 +14,6 @@ Two paths with one signature each (see docs/kernel_api.md):
   `grad_y` as `(O, n_chunk*Ho*Wo)`, each pass is one matrix product per chunk: forward
   `y = cols @ W_rows.T`, backward-data `grad_cols = grad_y.T @ W_rows` then col2im (scatter-add
   into `x_pad`'s layout), backward-weight `grad_W_rows = sum over chunks of grad_y @ cols`.
-  Building the columns from NHWC runs took the D64-2 im2col from 1.5 ms to 0.3 ms (a 4-image chunk, cache-warm).
 
   Batch chunks run on worker threads, each with a single-threaded GEMM (`kernels/chunks.py`).
 
@@ -27,8 +26,8 @@ from numba import njit, prange
 
 from minigan.kernels import winograd
 from minigan.kernels.chunks import over_image_chunks, scratch, sum_in_chunk_order
+from minigan.kernels.geometry import conv2d_output_hw, pair
 from minigan.kernels.nhwc import from_padded_nhwc, to_padded_nhwc
-from minigan.reference import check_conv2d, check_dtype, conv2d_output_hw, pair
 
 
 # ----------------------------------------------------------------------------- jitted cores
@@ -173,47 +172,32 @@ def _backward_weight_direct(grad_y, x, stride, padding, dilation, grad_w):
                 grad_w[o, c, i, j] = acc
 
 
-# ----------------------------------------------------------------------------- argument handling
+# ----------------------------------------------------------------------------- arguments
 
-def _geometry(op, x_shape, weight_shape, stride, padding, dilation):
-    """Validated (stride, padding, dilation) pairs and the output (Ho, Wo)."""
-    check_conv2d(op, x_shape, weight_shape)
+def _geometry(input_hw, kernel_hw, stride, padding, dilation):
+    """(stride, padding, dilation) as pairs and the output (Ho, Wo)."""
     stride, padding, dilation = pair(stride), pair(padding), pair(dilation)
-    out_hw = conv2d_output_hw(op, x_shape[2:], weight_shape[2:], stride, padding, dilation)
-    return stride, padding, dilation, out_hw
+    return stride, padding, dilation, conv2d_output_hw(input_hw, kernel_hw, stride, padding, dilation)
 
 
-def _check_grad_y(op, grad_y, expected_shape):
-    if grad_y.shape != expected_shape:
-        raise ValueError(f"{op}: grad_y shape {grad_y.shape} should be {expected_shape}")
+def _prepare_forward(x, weight, stride, padding, dilation):
+    """The geometry of a forward pass and its empty output `y (N, O, Ho, Wo)`."""
+    geometry = _geometry(x.shape[2:], weight.shape[2:], stride, padding, dilation)
+    return geometry, np.empty((x.shape[0], weight.shape[0]) + geometry[3], dtype=x.dtype)
 
 
-def _prepare_forward(op, x, weight, bias, stride, padding, dilation):
-    """Checked arguments for a forward pass and its empty output `y (N, O, Ho, Wo)`."""
-    check_dtype(op, x=x, weight=weight, bias=bias)
-    geometry = _geometry(op, x.shape, weight.shape, stride, padding, dilation)
-    if bias is not None and bias.shape != (weight.shape[0],):
-        raise ValueError(f"{op}: bias shape {bias.shape} should be ({weight.shape[0]},) for weight {weight.shape}")
-    y = np.empty((x.shape[0], weight.shape[0]) + geometry[3], dtype=x.dtype)
-    return geometry, y
+def _prepare_backward_data(grad_y, weight, input_hw, stride, padding, dilation):
+    """The geometry of a backward-data pass and its empty output `grad_x (N, C, H, W)`."""
+    input_hw = pair(input_hw)
+    geometry = _geometry(input_hw, weight.shape[2:], stride, padding, dilation)
+    return geometry, np.empty((grad_y.shape[0], weight.shape[1]) + input_hw, dtype=grad_y.dtype)
 
 
-def _prepare_backward_data(op, grad_y, weight, input_hw, stride, padding, dilation):
-    """Checked geometry for a backward-data pass and its empty output `grad_x (N, C, H, W)`."""
-    check_dtype(op, grad_y=grad_y, weight=weight)
-    x_shape = (grad_y.shape[0], weight.shape[1]) + pair(input_hw)
-    geometry = _geometry(op, x_shape, weight.shape, stride, padding, dilation)
-    _check_grad_y(op, grad_y, (grad_y.shape[0], weight.shape[0]) + geometry[3])
-    return geometry, np.empty(x_shape, dtype=grad_y.dtype)
-
-
-def _prepare_backward_weight(op, grad_y, x, kernel_hw, stride, padding, dilation):
-    """Checked geometry for a backward-weight pass and its empty output `grad_w (O, C, kH, kW)`."""
-    check_dtype(op, grad_y=grad_y, x=x)
-    w_shape = (grad_y.shape[1], x.shape[1]) + pair(kernel_hw)
-    geometry = _geometry(op, x.shape, w_shape, stride, padding, dilation)
-    _check_grad_y(op, grad_y, (x.shape[0], w_shape[0]) + geometry[3])
-    return geometry, np.empty(w_shape, dtype=x.dtype)
+def _prepare_backward_weight(grad_y, x, kernel_hw, stride, padding, dilation):
+    """The geometry of a backward-weight pass and its empty output `grad_w (O, C, kH, kW)`."""
+    kernel_hw = pair(kernel_hw)
+    geometry = _geometry(x.shape[2:], kernel_hw, stride, padding, dilation)
+    return geometry, np.empty((grad_y.shape[1], x.shape[1]) + kernel_hw, dtype=x.dtype)
 
 
 # ----------------------------------------------------------------------------- the kernel API
@@ -226,8 +210,8 @@ def _weight_rows(weight):
 def _chunk_footprint(columns, out_c, out_hw, itemsize):
     """The bytes per image that size a chunk: its column-matrix rows (columns * Ho*Wo), or four
     times its (O, Ho*Wo) output or gradient block when that is larger, so the block stays within
-    ~CHUNK_BYTES / 4 (L2-sized): with 3 input channels (48 columns, O = 64) chunks of 8 images
-    ran ~10-20 % faster than chunks of 32."""
+    ~CHUNK_BYTES / 4 (L2-sized): with few input channels (3: 48 columns, O = 64) the output block,
+    not the columns, is what has to stay in cache."""
     pixels = out_hw[0] * out_hw[1]
     return itemsize * max(columns * pixels, 4 * out_c * pixels)
 
@@ -256,18 +240,18 @@ def _chunk_onp(grad_y3, n0, n1):
 
 def conv2d_forward(x, weight, bias, stride, padding, dilation):
     """The fast default: Winograd where `winograd.applies` (a kernel twice the stride), im2col + GEMM otherwise."""
-    return _forward("conv2d_forward", x, weight, bias, stride, padding, dilation, allow_winograd=True)
+    return _forward(x, weight, bias, stride, padding, dilation, allow_winograd=True)
 
 
 def conv2d_forward_im2col(x, weight, bias, stride, padding, dilation):
     """`conv2d_forward` by im2col + GEMM for every geometry (the benchmarks compare it with Winograd)."""
-    return _forward("conv2d_forward_im2col", x, weight, bias, stride, padding, dilation, allow_winograd=False)
+    return _forward(x, weight, bias, stride, padding, dilation, allow_winograd=False)
 
 
-def _forward(op, x, weight, bias, stride, padding, dilation, allow_winograd):
+def _forward(x, weight, bias, stride, padding, dilation, allow_winograd):
     """Per chunk: y = im2col(x) (n*Ho*Wo, kH*kW*C) @ W_rows.T (kH*kW*C, O), written as (n, O, Ho, Wo), plus bias[o].
-    (This orientation ran OpenBLAS 10-50 % faster than W_rows @ cols.T when O is small.)"""
-    (stride, padding, dilation, out_hw), y = _prepare_forward(op, x, weight, bias, stride, padding, dilation)
+    (In this orientation OpenBLAS is faster than with W_rows @ cols.T when O is small.)"""
+    (stride, padding, dilation, out_hw), y = _prepare_forward(x, weight, stride, padding, dilation)
     n, o = y.shape[:2]
     bias = np.zeros(o, dtype=x.dtype) if bias is None else bias
     if allow_winograd and winograd.applies(weight.shape[2:], stride, dilation, x.shape[1]):
@@ -287,19 +271,18 @@ def _forward(op, x, weight, bias, stride, padding, dilation, allow_winograd):
 
 def conv2d_backward_data(grad_y, weight, input_hw, stride, padding, dilation):
     """The adjoint of `conv2d_forward` in x: Winograd where it applies, im2col + GEMM otherwise."""
-    return _backward_data("conv2d_backward_data", grad_y, weight, input_hw, stride, padding, dilation, allow_winograd=True)
+    return _backward_data(grad_y, weight, input_hw, stride, padding, dilation, allow_winograd=True)
 
 
 def conv2d_backward_data_im2col(grad_y, weight, input_hw, stride, padding, dilation):
     """`conv2d_backward_data` by GEMM + col2im for every geometry."""
-    return _backward_data("conv2d_backward_data_im2col", grad_y, weight, input_hw, stride, padding, dilation,
-                          allow_winograd=False)
+    return _backward_data(grad_y, weight, input_hw, stride, padding, dilation, allow_winograd=False)
 
 
-def _backward_data(op, grad_y, weight, input_hw, stride, padding, dilation, allow_winograd):
+def _backward_data(grad_y, weight, input_hw, stride, padding, dilation, allow_winograd):
     """Per chunk: grad_x = col2im(grad_y.T (n*Ho*Wo, O) @ W_rows (O, kH*kW*C))."""
     (stride, padding, dilation, out_hw), grad_x = _prepare_backward_data(
-        op, grad_y, weight, input_hw, stride, padding, dilation)
+        grad_y, weight, input_hw, stride, padding, dilation)
     if allow_winograd and winograd.applies(weight.shape[2:], stride, dilation, weight.shape[1]):
         return winograd.backward_data(grad_y, weight, stride, padding, grad_x)
     n, o = grad_y.shape[:2]
@@ -321,19 +304,18 @@ def _backward_data(op, grad_y, weight, input_hw, stride, padding, dilation, allo
 
 def conv2d_backward_weight(grad_y, x, kernel_hw, stride, padding, dilation):
     """The adjoint of `conv2d_forward` in the weight: Winograd where it applies, im2col + GEMM otherwise."""
-    return _backward_weight("conv2d_backward_weight", grad_y, x, kernel_hw, stride, padding, dilation, allow_winograd=True)
+    return _backward_weight(grad_y, x, kernel_hw, stride, padding, dilation, allow_winograd=True)
 
 
 def conv2d_backward_weight_im2col(grad_y, x, kernel_hw, stride, padding, dilation):
     """`conv2d_backward_weight` by im2col + GEMM for every geometry."""
-    return _backward_weight("conv2d_backward_weight_im2col", grad_y, x, kernel_hw, stride, padding, dilation,
-                            allow_winograd=False)
+    return _backward_weight(grad_y, x, kernel_hw, stride, padding, dilation, allow_winograd=False)
 
 
-def _backward_weight(op, grad_y, x, kernel_hw, stride, padding, dilation, allow_winograd):
+def _backward_weight(grad_y, x, kernel_hw, stride, padding, dilation, allow_winograd):
     """grad_W_rows = sum over chunks of grad_y (O, n*Ho*Wo) @ im2col(x) (n*Ho*Wo, kH*kW*C), read back as (O, C, kH, kW)."""
     (stride, padding, dilation, out_hw), grad_w = _prepare_backward_weight(
-        op, grad_y, x, kernel_hw, stride, padding, dilation)
+        grad_y, x, kernel_hw, stride, padding, dilation)
     if allow_winograd and winograd.applies(grad_w.shape[2:], stride, dilation, x.shape[1]):
         return winograd.backward_weight(grad_y, x, stride, padding, grad_w)
     n, o, channels, kh, kw = grad_y.shape[0], grad_y.shape[1], x.shape[1], *grad_w.shape[2:]
@@ -352,8 +334,7 @@ def _backward_weight(op, grad_y, x, kernel_hw, stride, padding, dilation, allow_
 
 def conv2d_forward_direct(x, weight, bias, stride, padding, dilation):
     """`conv2d_forward` by explicit loops over (n, o, ho, wo, c, i, j)."""
-    (stride, padding, dilation, _), y = _prepare_forward(
-        "conv2d_forward_direct", x, weight, bias, stride, padding, dilation)
+    (stride, padding, dilation, _), y = _prepare_forward(x, weight, stride, padding, dilation)
     bias = np.zeros(weight.shape[0], dtype=x.dtype) if bias is None else bias
     _forward_direct(np.ascontiguousarray(x), np.ascontiguousarray(weight), bias, stride, padding, dilation, y)
     return y
@@ -361,8 +342,7 @@ def conv2d_forward_direct(x, weight, bias, stride, padding, dilation):
 
 def conv2d_backward_data_direct(grad_y, weight, input_hw, stride, padding, dilation):
     """`conv2d_backward_data` by explicit loops: every output scatters grad_y * weight back to its inputs."""
-    (stride, padding, dilation, _), grad_x = _prepare_backward_data(
-        "conv2d_backward_data_direct", grad_y, weight, input_hw, stride, padding, dilation)
+    (stride, padding, dilation, _), grad_x = _prepare_backward_data(grad_y, weight, input_hw, stride, padding, dilation)
     _backward_data_direct(np.ascontiguousarray(grad_y), np.ascontiguousarray(weight),
                           stride, padding, dilation, grad_x)
     return grad_x
@@ -370,8 +350,7 @@ def conv2d_backward_data_direct(grad_y, weight, input_hw, stride, padding, dilat
 
 def conv2d_backward_weight_direct(grad_y, x, kernel_hw, stride, padding, dilation):
     """`conv2d_backward_weight` by explicit loops over (o, c, i, j, n, ho, wo)."""
-    (stride, padding, dilation, _), grad_w = _prepare_backward_weight(
-        "conv2d_backward_weight_direct", grad_y, x, kernel_hw, stride, padding, dilation)
+    (stride, padding, dilation, _), grad_w = _prepare_backward_weight(grad_y, x, kernel_hw, stride, padding, dilation)
     _backward_weight_direct(np.ascontiguousarray(grad_y), np.ascontiguousarray(x),
                             stride, padding, dilation, grad_w)
     return grad_w

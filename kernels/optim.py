@@ -10,7 +10,6 @@ import numpy as np
 from numba import njit, prange
 
 from minigan.kernels.parallel import launch
-from minigan.reference import check_same
 
 
 @njit(cache=True, parallel=True)
@@ -38,24 +37,15 @@ def _adam_loop(param, grad, exp_avg, exp_avg_sq, step_size, bias_correction2_sqr
         param[k] -= step_size * (m / (np.sqrt(v) / bias_correction2_sqrt + eps))
 
 
-def _flat_views(op, **arrays):
-    """Flat views of same-shaped, same-dtype, C-contiguous arrays (updated in place, so no copies)."""
-    check_same(op, **arrays)
-    for name, a in arrays.items():
-        if not a.flags.c_contiguous:
-            raise ValueError(f"{op}: {name} {a.shape} must be C-contiguous to be updated in place")
-    return [a.reshape(-1) for a in arrays.values()]
+def _flat(*arrays):
+    """Flat views of C-contiguous arrays (updated in place, so no copies)."""
+    return [a.reshape(-1) for a in arrays]
 
 
 def sgd_step(param, grad, momentum_buf, lr, momentum, weight_decay, first_step):
     """In place: d = g + wd p; if momentum: buf <- d (first step) or momentum buf + d, d = buf; p <- p - lr d.
     `momentum_buf` is None when momentum == 0."""
-    if momentum != 0 and momentum_buf is None:
-        raise ValueError(f"sgd_step: momentum={momentum} needs a momentum_buf of shape {param.shape}")
-    buffers = {} if momentum == 0 else {"momentum_buf": momentum_buf}
-    flat_param, flat_grad, *flat_buf = _flat_views("sgd_step", param=param, grad=np.ascontiguousarray(grad),
-                                                   **buffers)
-    buf = flat_buf[0] if flat_buf else flat_param[:0]
+    flat_param, flat_grad, buf = _flat(param, np.ascontiguousarray(grad), param[:0] if momentum == 0 else momentum_buf)
     t = param.dtype.type
     launch(_sgd_loop, param.size, flat_param, flat_grad, buf, t(lr), t(momentum), t(weight_decay), momentum != 0, bool(first_step))
 
@@ -63,10 +53,7 @@ def sgd_step(param, grad, momentum_buf, lr, momentum, weight_decay, first_step):
 def adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):
     """In place, step counting from 1: g = grad + wd p; m <- b1 m + (1-b1) g; v <- b2 v + (1-b2) g^2;
     p <- p - (lr / (1 - b1^step)) (m / (sqrt(v) / sqrt(1 - b2^step) + eps)). grad is not modified."""
-    if step < 1:
-        raise ValueError(f"adam_step: step counts from 1, got {step}")
-    flat = _flat_views("adam_step", param=param, grad=np.ascontiguousarray(grad),
-                       exp_avg=exp_avg, exp_avg_sq=exp_avg_sq)
+    flat = _flat(param, np.ascontiguousarray(grad), exp_avg, exp_avg_sq)
     t = param.dtype.type
     step_size = lr / (1 - beta1 ** step)
     bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)

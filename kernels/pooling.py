@@ -5,13 +5,11 @@ loop runs one (n, c) plane per iteration, so a scatter never has two threads wri
 element, and within a plane the order is row-major (a repeated unpool index keeps the last value).
 """
 
-import math
-
 import numpy as np
 from numba import njit, prange
 
+from minigan.kernels.geometry import conv2d_output_hw, pair
 from minigan.kernels.parallel import launch
-from minigan.reference import check_dtype, check_indices, pair, pool2d_output_hw
 
 
 @njit(cache=True, parallel=True)
@@ -61,20 +59,9 @@ def _planes(a):
     return np.ascontiguousarray(a).reshape(a.shape[0] * a.shape[1], -1)
 
 
-def _check_indexed(op, name, values, indices, index_hw):
-    """values 4-D float32/float64; indices int64 of shape values.shape[:2] + index_hw."""
-    check_dtype(op, **{name: values})
-    expected = values.shape[:2] + tuple(index_hw)
-    if values.ndim != 4 or indices.dtype != np.int64 or indices.shape != expected:
-        raise ValueError(f"{op}: {name} {values.shape} needs 4-D (N, C, H, W) and indices int64 of shape "
-                         f"{expected}, got indices {indices.shape} {indices.dtype}")
-
-
-def _scatter_into_planes(op, name, values, indices, plane_hw, accumulate):
+def _scatter_into_planes(values, indices, plane_hw, accumulate):
     """zeros (N, C, *plane_hw) with `values` scattered at `indices` (added, or assigned)."""
-    _check_indexed(op, name, values, indices, values.shape[2:])
     plane_hw = pair(plane_hw)
-    check_indices(op, indices, math.prod(plane_hw))
     out = np.zeros(values.shape[:2] + plane_hw, dtype=values.dtype)
     launch(_scatter, out.size, _planes(values), _planes(indices), _planes(out), accumulate)
     return out
@@ -82,11 +69,8 @@ def _scatter_into_planes(op, name, values, indices, plane_hw, accumulate):
 
 def max_pool2d_forward(x, kernel_size, stride, padding):
     """y = max over each kH x kW window (stride, -inf padding), indices = flat h*W + w of the maximum."""
-    check_dtype("max_pool2d_forward", x=x)
     kernel_size, stride, padding = pair(kernel_size), pair(stride), pair(padding)
-    if x.ndim != 4:
-        raise ValueError(f"max_pool2d_forward: expected x (N, C, H, W), got {x.shape}")
-    out_hw = pool2d_output_hw("max_pool2d_forward", x.shape[2:], kernel_size, stride, padding)
+    out_hw = conv2d_output_hw(x.shape[2:], kernel_size, stride, padding)
     y = np.empty(x.shape[:2] + out_hw, dtype=x.dtype)
     indices = np.empty(y.shape, dtype=np.int64)
     launch(_max_pool, x.size, np.ascontiguousarray(x), kernel_size, stride, padding, y, indices)
@@ -95,19 +79,16 @@ def max_pool2d_forward(x, kernel_size, stride, padding):
 
 def max_pool2d_backward(grad_y, indices, input_hw):
     """grad_x = zeros (N, C, *input_hw) with grad_y scatter-added at indices."""
-    return _scatter_into_planes("max_pool2d_backward", "grad_y", grad_y, indices, input_hw, accumulate=True)
+    return _scatter_into_planes(grad_y, indices, input_hw, accumulate=True)
 
 
 def max_unpool2d_forward(x, indices, output_hw):
     """y = zeros (N, C, *output_hw) with x written at indices."""
-    return _scatter_into_planes("max_unpool2d_forward", "x", x, indices, output_hw, accumulate=False)
+    return _scatter_into_planes(x, indices, output_hw, accumulate=False)
 
 
 def max_unpool2d_backward(grad_y, indices):
     """grad_x = grad_y gathered at indices (shape of indices)."""
-    op = "max_unpool2d_backward"
-    _check_indexed(op, "grad_y", grad_y, indices, indices.shape[2:] if indices.ndim == 4 else (-1, -1))
-    check_indices(op, indices, math.prod(grad_y.shape[2:]))
     grad_x = np.empty(indices.shape, dtype=grad_y.dtype)
     launch(_gather, grad_x.size, _planes(grad_y), _planes(indices), _planes(grad_x))
     return grad_x

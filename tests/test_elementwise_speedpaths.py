@@ -1,6 +1,6 @@
 """The float32 speed paths of the elementwise kernels against float64 computations of the same formulas:
 bce's gradient (`losses.bce_grad32`), bce_with_logits' loss (`losses.bce_with_logits32`), sigmoid
-(`activations.sigmoid32`, its exp `exp_neg32`) and tanh (float64 arithmetic), on odd sizes, with the values
+(`fastmath.sigmoid32`, its exp `fastmath.exp_neg32`) and tanh (float64 arithmetic), on odd sizes, with the values
 that stress each formula (p near 0 and 1, large |logits|, tiny and subnormal arguments) and the special
 values (clamps, +-inf, NaN); and batch norm's channel-block loops (planes shorter than BN_PLANE_MIN)."""
 
@@ -11,7 +11,7 @@ from numba import njit
 from minigan import kernels
 from minigan import reference as R
 from minigan.kernels import batch_norm, parallel
-from minigan.kernels.activations import exp_neg32
+from minigan.kernels.fastmath import exp_neg32
 from minigan.kernels.losses import BCE_BLOCK
 
 EXP_MAX_ULP = 1.1                # exp_neg32 (measured 0.97 on normal results, 0.75 on subnormal ones)

@@ -76,9 +76,8 @@ def test_variants_share_the_signature(kernel_set, suffix):
         assert parameter_names(getattr(kernel_set, name)) == parameter_names(getattr(reference, plain))
 
 
-def test_numba_set_has_direct_convolutions_and_exports_the_api():
+def test_numba_set_has_direct_and_im2col_convolutions():
     kernels = KERNEL_SETS["numba"]()
-    assert set(reference.KERNEL_API) <= set(kernels.__all__)
     for name in ("conv2d_forward", "conv2d_backward_data", "conv2d_backward_weight"):
         assert callable(getattr(kernels, name + "_direct", None))
         assert callable(getattr(kernels, name + "_im2col", None))
