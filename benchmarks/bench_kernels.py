@@ -375,7 +375,7 @@ def available_impls(names, cuda_sim):
         impls.append(Impl("cuda", "cuda", cuda_kernels.kernel_set("cuda"), to_array=cupy.asarray,
                           to_numpy=cupy.asnumpy, sync=cupy.cuda.get_current_stream().synchronize))
     except (ImportError, RuntimeError) as exc:
-        notes.append(f"cuda: unavailable ({str(exc).splitlines()[0][:120]})")
+        notes.append(f"cuda: unavailable ({' '.join(str(exc).split())})")  # the whole reason, on one line
     if cuda_sim:
         try:
             from minigan import cuda_kernels

@@ -20,11 +20,13 @@ the destination in one step: a crash leaves the previous checkpoint intact, neve
 import json
 import os
 import tempfile
+import zipfile
 
 import numpy as np
 
 META_KEY = "__meta__"
 FORMAT_VERSION = 1
+ZIP_MAGIC, NPY_MAGIC = b"PK\x03\x04", b"\x93NUMPY"
 
 
 def _host_array(value):
@@ -96,15 +98,35 @@ def save_checkpoint(path, state):
         raise
 
 
+def _check_file_kind(path):
+    """ValueError naming ``path`` and what it is, unless it starts as a zip archive (an .npz) does."""
+    with open(path, "rb") as file:
+        start = file.read(len(NPY_MAGIC))
+    if not start:
+        raise ValueError(f"{path} is empty (0 bytes), not a checkpoint")
+    if start.startswith(NPY_MAGIC):
+        raise ValueError(f"{path} is a single NumPy array (.npy), not a minigan checkpoint (.npz)")
+    if not start.startswith(ZIP_MAGIC):
+        raise ValueError(f"{path} is not a minigan checkpoint (not an .npz archive)")
+
+
 def load_checkpoint(path):
-    """Read a checkpoint written by ``save_checkpoint``; arrays come back as NumPy arrays."""
+    """Read a checkpoint written by ``save_checkpoint``; arrays come back as NumPy arrays.
+
+    A missing file raises FileNotFoundError; an empty, truncated or foreign file a ValueError that
+    names the file and says what is wrong with it.
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    with np.load(path, allow_pickle=False) as archive:
-        if META_KEY not in archive.files:
-            raise ValueError(f"{path} is not a minigan checkpoint (no {META_KEY} entry)")
-        meta = json.loads(str(archive[META_KEY]))
-        arrays = {name: archive[name] for name in archive.files if name != META_KEY}
+    _check_file_kind(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if META_KEY not in archive.files:
+                raise ValueError(f"{path} is not a minigan checkpoint (no {META_KEY} entry)")
+            meta = json.loads(str(archive[META_KEY]))
+            arrays = {name: archive[name] for name in archive.files if name != META_KEY}
+    except (zipfile.BadZipFile, EOFError, json.JSONDecodeError):
+        raise ValueError(f"{path} is truncated or damaged, not a complete checkpoint") from None
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: unsupported checkpoint format {meta.get('format_version')!r}")
     return _unflatten(meta["state"], arrays)

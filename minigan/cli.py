@@ -1,24 +1,32 @@
 """The `minigan` command. Each subcommand registers itself in `build_parser`.
 
     minigan train {gan,dcgan,ae,convae,vae,convvae} [options]   train, writing to --out (runs/<model>)
-    minigan sample --checkpoint runs/dcgan/checkpoint.npz --n 64 --out grid.png   (or .npy)
+    minigan sample --checkpoint runs/dcgan --n 64 --out grid.png   (a run folder or its checkpoint.npz; or .npy)
     minigan reconstruct --checkpoint runs/convae/checkpoint.npz --out recon.png
     minigan interpolate --checkpoint runs/dcgan/checkpoint.npz --out walk.png
     minigan bench kernels|train [--quick]   benchmarks vs PyTorch (from a repository checkout)
 
 Bad input ends with one line ``minigan: error: ...`` (exit status 2 for bad arguments, 1 for
-settings or files the run rejects), never a traceback.
+settings or files the run rejects, 130 for Ctrl-C), never a traceback; warnings are one line
+``minigan: warning: ...`` each.
 """
 
 import argparse
 import os
+import shlex
 import sys
+import warnings
 
 import numpy as np
 
-from minigan import __version__
+import minigan as mg
 from minigan.apps import register as _add_apps
 from minigan.bench import register as _add_bench
+from minigan.data import load_dataset, to_unit_range
+from minigan.train import make_config, resume_config, run_training
+from minigan.train.common import TrainingInterrupted
+from minigan.train.runner import generate, latent_size, load_model, reconstruct
+from minigan.viz import check_image_path, save_image_grid, save_reconstructions
 
 MODEL_HELP = {
     "gan": "MLP GAN (fully connected G and D)",
@@ -55,7 +63,10 @@ def _add_common_train_options(parser):
     run.add_argument("--seed", type=int, help="seed of weights, data order and noise (default 0)")
     run.add_argument("--device", choices=("cpu", "cuda", "cuda-sim"), help="default cpu")
     run.add_argument("--out", help="output folder (default runs/<model>)")
-    run.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    again = run.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    again.add_argument("--overwrite", action="store_true",
+                       help="replace the run saved in --out (deletes its checkpoint and sample images)")
     run.add_argument("--sample-every", type=_positive_int, help="write a sample grid every N steps (default 100)")
     run.add_argument("--checkpoint-every", type=_positive_int, help="write the checkpoint every N steps (default 200)")
     run.add_argument("--n-eval", type=_positive_int, help="generated images for FID-HOG (default 200)")
@@ -100,10 +111,8 @@ def _add_train(subparsers):
 
 
 def _run_train(args):
-    from minigan.train import make_config, resume_config, run_training
-
     options = {name: value for name, value in vars(args).items() if name not in ("command", "model", "run")}
-    resume = options.pop("resume", False)
+    resume, overwrite = options.pop("resume", False), options.pop("overwrite", False)
     options["progress"] = not options.pop("quiet", False)
     if "betas" in options:
         options["betas"] = list(options["betas"])
@@ -114,15 +123,24 @@ def _run_train(args):
         config = resume_config(out, model=args.model, **options)
     else:
         config = make_config(args.model, **options)
-    metrics = run_training(config, resume=resume)
+    try:
+        metrics = run_training(config, resume=resume, overwrite=overwrite)
+    except TrainingInterrupted as stop:
+        command = f"minigan train {config['model']} --out {shlex.quote(config['out'])} --resume"
+        print(f"minigan: interrupted after step {stop.step}, saved {stop.checkpoint}; continue with: {command}",
+              file=sys.stderr)
+        return 130
     numbers = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k in ("fid_hog", "reconstruction_mse"))
-    print(f"minigan: trained {config['model']} for {metrics['steps']} steps in {metrics['train_seconds']:.1f} s"
-          f" ({numbers}); wrote {config['out']}")
+    ran = metrics["steps_run"]
+    resumed = f", resumed at step {metrics['steps'] - ran}" if ran < metrics["steps"] else ""
+    print(f"minigan: trained {config['model']} for {ran} step{'s' if ran != 1 else ''} in "
+          f"{metrics['train_seconds']:.1f} s{resumed} ({numbers}); wrote {config['out']}")
     return 0
 
 
 def _add_checkpoint_options(parser, default_out):
-    parser.add_argument("--checkpoint", required=True, help="a checkpoint.npz written by minigan train")
+    parser.add_argument("--checkpoint", required=True,
+                        help="a run folder written by minigan train, or its checkpoint.npz")
     parser.add_argument("--out", default=default_out, help=f"output file (default {default_out})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latent codes (default 0)")
     parser.add_argument("--device", choices=("cpu", "cuda", "cuda-sim"), help="default: the run's device")
@@ -137,10 +155,8 @@ def _add_sample(subparsers):
 
 
 def _run_sample(args):
-    from minigan.data import to_unit_range
-    from minigan.train.runner import generate, latent_size, load_model
-    from minigan.viz import save_image_grid
-
+    if not args.out.endswith(".npy"):
+        check_image_path(args.out, also=".npy (raw float32 samples)")
     model, config = load_model(args.checkpoint, args.device)
     if config["model"] in ("ae", "convae"):
         raise ValueError(f"{config['model']} has no prior to sample from; use a GAN or VAE checkpoint")
@@ -163,16 +179,12 @@ def _add_reconstruct(subparsers):
 
 
 def _dataset_for(config, model, source=None):
-    from minigan.data import load_dataset
-
     return load_dataset(source or config["data"], config["image_size"], config["channels"], model.value_range,
                         config["center_crop"], config["limit"])
 
 
 def _run_reconstruct(args):
-    from minigan.train.runner import load_model, reconstruct
-    from minigan.viz import save_reconstructions
-
+    check_image_path(args.out)
     model, config = load_model(args.checkpoint, args.device)
     if config["model"] in ("gan", "dcgan"):
         raise ValueError(f"{config['model']} has no encoder; use an AE or VAE checkpoint")
@@ -193,9 +205,6 @@ def _add_interpolate(subparsers):
 
 def latent_endpoints(model, config, rows, seed):
     """Two codes per row: random N(0, I) draws for a GAN/VAE; for an AE, the codes of two training images."""
-    import minigan as mg
-    from minigan.train.runner import latent_size
-
     rng = np.random.default_rng(seed)
     if config["model"] not in ("ae", "convae"):
         return (rng.standard_normal((rows, latent_size(model))).astype(np.float32),
@@ -210,9 +219,7 @@ def latent_endpoints(model, config, rows, seed):
 
 
 def _run_interpolate(args):
-    from minigan.train.runner import generate, load_model
-    from minigan.viz import save_image_grid
-
+    check_image_path(args.out)
     model, config = load_model(args.checkpoint, args.device)
     start, end = latent_endpoints(model, config, args.rows, args.seed)
     weights = np.linspace(0.0, 1.0, args.frames, dtype=np.float32)
@@ -228,7 +235,7 @@ def build_parser():
         prog="minigan",
         description="Train and inspect GANs, autoencoders and VAEs on faces with a from-scratch engine.",
     )
-    parser.add_argument("--version", action="version", version=f"minigan {__version__}")
+    parser.add_argument("--version", action="version", version=f"minigan {mg.__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train(subparsers)
     _add_sample(subparsers)
@@ -239,6 +246,11 @@ def build_parser():
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings as ``minigan: warning: ...``, without the file and line of the code that raised them."""
+    print(f"minigan: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -246,7 +258,9 @@ def main(argv=None):
         parser.print_help()
         return 0
     try:
-        return args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            return args.run(args)
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"minigan: error: {error}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""Optimizers (PyTorch's exact update rules, run as fused kernels) and learning-rate schedules.
+"""Optimizers (PyTorch's exact update rules, run as fused kernels); schedules are ``minigan.train.MultiStage``.
 
 The update math is in the kernels (``sgd_step``/``adam_step`` of docs/kernel_api.md); this module
 keeps the per-parameter state and the hyper-parameters in ``param_groups``, as PyTorch does.
@@ -103,28 +103,3 @@ class Adam(Optimizer):
         kernels.adam_step(param.array, grad, state["exp_avg"], state["exp_avg_sq"], state["step"], group["lr"],
                           beta1, beta2, group["eps"], group["weight_decay"])
 
-
-class StepLR:
-    """lr = base_lr · gamma^(number of milestones passed); ``step()`` once per training step or epoch.
-
-    ``milestones`` is a list of step counts (a single drop: ``[k]``), as PyTorch's MultiStepLR.
-    """
-
-    def __init__(self, optimizer, milestones, gamma=0.1):
-        self.optimizer, self.milestones, self.gamma = optimizer, sorted(milestones), gamma
-        self.base_lr, self.count = optimizer.lr, 0
-
-    def step(self):
-        self.count += 1
-        self._set_lr()
-
-    def _set_lr(self):
-        passed = sum(1 for m in self.milestones if self.count >= m)
-        self.optimizer.lr = self.base_lr * self.gamma ** passed
-
-    def state_dict(self):
-        return {"count": self.count, "base_lr": self.base_lr}
-
-    def load_state_dict(self, state):
-        self.count, self.base_lr = int(state["count"]), float(state["base_lr"])
-        self._set_lr()

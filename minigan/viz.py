@@ -3,7 +3,8 @@
 Every image picture goes through one helper, ``image_grid``: images ``(N, C, H, W)`` with
 pixels in ``value_range`` are mapped to [0, 1], tiled ``nrow`` per row with ``padding`` pixels
 of white between them, and enlarged ``scale`` times (nearest neighbour) so 32x32 faces are
-visible. Files are written with matplotlib (Agg backend, no display needed).
+visible. Files are written with matplotlib (Agg backend, no display needed), in a format chosen by
+the file's extension, one of ``IMAGE_EXTENSIONS``.
 """
 
 import os
@@ -15,6 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from minigan.data import to_unit_range  # noqa: E402
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tiff", ".webp", ".gif", ".pdf", ".svg", ".eps")
 
 
 def image_grid(images, nrow=8, padding=2, value_range=(-1.0, 1.0), scale=1):
@@ -37,7 +40,16 @@ def image_grid(images, nrow=8, padding=2, value_range=(-1.0, 1.0), scale=1):
     return np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
 
 
+def check_image_path(path, also=None):
+    """ValueError unless ``path`` ends with one of ``IMAGE_EXTENSIONS`` (``also``: what else the caller accepts)."""
+    extension = os.path.splitext(path)[1]
+    if extension.lower() not in IMAGE_EXTENSIONS:
+        known = ", ".join(IMAGE_EXTENSIONS) + (f", or {also}" if also else "")
+        raise ValueError(f"cannot write {path}: unknown image extension {extension or '(none)'!r}; use {known}")
+
+
 def _prepare_folder(path):
+    check_image_path(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
 
@@ -74,22 +86,29 @@ def save_panels(path, panels, value_range=(-1.0, 1.0), nrow=8, title=None):
 
 
 def save_loss_curves(path, history, title=None):
+    """Write ``loss_curves_figure(history, title)`` to ``path``."""
+    _prepare_folder(path)
+    figure = loss_curves_figure(history, title)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def loss_curves_figure(history, title=None):
     """One line per history column except ``step``, against ``step``; one panel for losses, one for D outputs."""
     if not history.get("step"):
         raise ValueError("empty history: nothing to plot")
-    _prepare_folder(path)
     columns = [name for name in history if name != "step"]
     groups = [[c for c in columns if not c.startswith("D(")], [c for c in columns if c.startswith("D(")]]
     groups = [group for group in groups if group]
-    figure, axes = plt.subplots(len(groups), 1, figsize=(7, 2.8 * len(groups)), squeeze=False, sharex=True)
+    figure, axes = plt.subplots(len(groups), 1, figsize=(8.5, 2.8 * len(groups)), squeeze=False, sharex=True)
     for axis, group in zip(axes[:, 0], groups):
         for name in group:
             axis.plot(history["step"], history[name], label=name, linewidth=0.8)
-        axis.legend(loc="upper right")
+        # the legend sits right of the panel, where it can never hide a curve
+        axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
         axis.grid(alpha=0.3)
     axes[-1, 0].set_xlabel("step")
     if title:
         axes[0, 0].set_title(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    return figure

@@ -91,8 +91,7 @@ def test_feature_extractors_reject_non_image_arrays():
 
 
 # --- probe and verification scores ----------------------------------------------------------------------
-def test_linear_probe_is_accurate_on_separable_data_and_near_chance_on_random_labels():
-    rng = np.random.default_rng(0)
+def test_linear_probe_is_accurate_on_separable_data_and_near_chance_on_random_labels(rng):
     labels = np.repeat([0, 1, 2], 40)
     centres = rng.normal(0, 3, (3, 10))
     separable = centres[labels] + rng.normal(0, 1, (120, 10))

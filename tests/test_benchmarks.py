@@ -11,7 +11,7 @@ import pytest
 import minigan as mg
 from benchmarks import bench_kernels, bench_train
 from benchmarks.profiler import op_profile
-from minigan import reference
+from minigan import backend, reference
 
 
 def _positive(value):
@@ -62,13 +62,23 @@ def test_kernel_benchmark_numbers_are_positive_and_finite(kernel_report):
         assert _positive(row.get("gflops") or row.get("gbs")), row
 
 
-def test_kernel_benchmark_compares_with_torch(kernel_report):
-    pytest.importorskip("torch")
+def test_kernel_benchmark_compares_with_torch(kernel_report, torch):
     _, _, report = kernel_report
     torch_rows = [r for r in report["rows"] if r["impl"] == "torch-cpu"]
     assert len(torch_rows) == len([r for r in report["rows"] if r["impl"] == "numba"])
     assert all(r["vs_torch"] == 1.0 for r in torch_rows)
     assert all(_positive(r["vs_torch"]) for r in report["rows"] if r["impl"] == "numba")
+
+
+def test_unavailable_cuda_note_keeps_the_whole_reason_on_one_line(monkeypatch):
+    def no_gpu():
+        raise RuntimeError("device 'cuda' needs CuPy and a CUDA GPU: " + "word " * 40 + "\nsecond line (the end)")
+
+    monkeypatch.setattr(backend, "require_cupy", no_gpu)
+    _, notes = bench_kernels.available_impls(["reference"], cuda_sim=False)
+    note = [n for n in notes if n.startswith("cuda: ")][0]
+    assert note.startswith("cuda: unavailable (device 'cuda' needs CuPy") and note.endswith("second line (the end))")
+    assert "\n" not in note and note.count("word") == 40
 
 
 def test_kernel_benchmark_reports_and_excludes_a_wrong_kernel(monkeypatch, tmp_path, capsys):
@@ -96,8 +106,7 @@ def test_train_benchmark_minigan_alone(tmp_path):
         assert _positive(row["s_per_step"]) and _positive(row["images_per_s"])
 
 
-def test_train_benchmark_isolated_runs_each_framework_in_its_own_processes(tmp_path):
-    pytest.importorskip("torch")
+def test_train_benchmark_isolated_runs_each_framework_in_its_own_processes(tmp_path, torch):
     paths = bench_train.run_benchmark(["mlp_gan"], quick=True, rounds=2, out_dir=tmp_path, plot=False, isolated=True)
     report = json.loads(paths["json"].read_text())
     rows = {r["framework"]: r for r in report["rows"]}
@@ -106,8 +115,7 @@ def test_train_benchmark_isolated_runs_each_framework_in_its_own_processes(tmp_p
     assert _positive(rows["minigan"]["vs_torch"]) and _positive(rows["torch"]["s_per_step"])
 
 
-def test_train_benchmark_against_torch(tmp_path):
-    pytest.importorskip("torch")
+def test_train_benchmark_against_torch(tmp_path, torch):
     paths = bench_train.run_benchmark(None, quick=True, rounds=1, out_dir=tmp_path)
     rows = json.loads(paths["json"].read_text())["rows"]
     assert {(r["model"], r["framework"]) for r in rows} == {
@@ -117,8 +125,7 @@ def test_train_benchmark_against_torch(tmp_path):
 
 
 @pytest.mark.parametrize("model", ["mlp_gan", "dcgan32", "conv_ae", "vae"])
-def test_torch_twin_takes_the_same_steps(model):
-    pytest.importorskip("torch")
+def test_torch_twin_takes_the_same_steps(model, torch):
     trainers = bench_train.make_trainers(bench_train._specs(quick=True)[model])
     for _ in range(2):  # the second step starts from weights both optimizers updated
         ours, theirs = trainers["minigan"].step(), trainers["torch"].step()
@@ -201,18 +208,8 @@ def test_conv_chunk_errors_reach_the_caller_and_blas_threads_are_restored():
     assert blas_threads() == before
 
 
-def _skip_without_gpu():
-    pytest.importorskip("cupy", reason="needs CuPy")
-    from minigan.backend import require_cupy
-    try:
-        require_cupy().cuda.runtime.getDeviceCount()
-    except Exception as exc:
-        pytest.skip(f"no usable CUDA device ({type(exc).__name__})")
-
-
 @pytest.mark.gpu
-def test_cuda_rows_are_measured_against_the_gpu_ceilings(tmp_path):
-    _skip_without_gpu()
+def test_cuda_rows_are_measured_against_the_gpu_ceilings(tmp_path, cupy):
     paths, failures = bench_kernels.run_benchmark(quick=True, ops=["relu", "conv2d"], impl_names=["cuda", "numba"],
                                                   repeats=1, out_dir=tmp_path, plot=False)
     report = json.loads(paths["json"].read_text())
@@ -226,8 +223,7 @@ def test_cuda_rows_are_measured_against_the_gpu_ceilings(tmp_path):
 
 
 @pytest.mark.gpu
-def test_training_benchmark_on_the_gpu(tmp_path):
-    _skip_without_gpu()
+def test_training_benchmark_on_the_gpu(tmp_path, cupy):
     paths = bench_train.run_benchmark(["dcgan32", "vae"], quick=True, with_torch=False, out_dir=tmp_path, plot=False,
                                       device="cuda")
     report = json.loads(paths["json"].read_text())

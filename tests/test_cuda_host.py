@@ -49,8 +49,7 @@ def test_test_kernels_are_valid_cuda(tmp_path):
 # ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype, suffix", [(np.float32, "f32"), (np.float64, "f64")])
-def test_grid_stride_axpy(dtype, suffix):
-    rng = np.random.default_rng(0)
+def test_grid_stride_axpy(dtype, suffix, rng):
     n = 3001  # odd; 3 blocks of 128 threads cover it only by striding
     x = rng.standard_normal(n).astype(dtype)
     y = rng.standard_normal(n).astype(dtype)

@@ -46,8 +46,7 @@ def test_load_state_dict_names_missing_keys_and_wrong_shapes():
         net.load_state_dict(state)
 
 
-def test_batch_norm_train_uses_batch_stats_and_updates_running_stats_eval_uses_them():
-    rng = np.random.default_rng(0)
+def test_batch_norm_train_uses_batch_stats_and_updates_running_stats_eval_uses_them(rng):
     x_np = rng.normal(2.0, 3.0, (6, 3, 5, 7))
     bn = nn.BatchNorm2d(3, momentum=0.3, dtype=mg.float64)
     y = bn(mg.tensor(x_np, dtype=mg.float64)).numpy()

@@ -3,10 +3,13 @@
 import json
 import os
 
+import matplotlib.pyplot as plt
+import numba
 import numpy as np
 import pytest
 
 import minigan as mg
+import minigan.train.gan as gan_loop
 from minigan import nn
 from minigan.checkpoint import load_checkpoint
 from minigan.data import DataLoader
@@ -16,7 +19,9 @@ from minigan.optim import SGD
 from minigan.train import DivergenceError, MultiStage, make_config, resume_config, run_training, train_ae, train_gan, train_vae
 from minigan.train.ae import ae_loss
 from minigan.train.gan import discriminator_loss, generator_loss
+from minigan.train.runner import COMPILE_NOTICE
 from minigan.train.vae import vae_loss
+from minigan.viz import loss_curves_figure
 
 
 def _sigmoid(x):
@@ -88,10 +93,10 @@ def test_vae_loss_matches_its_formula():
 
 # --- one step lowers the loss on a fixed batch ----------------------------------------------------
 
-def test_one_ae_step_lowers_the_loss_on_a_fixed_batch():
+def test_one_ae_step_lowers_the_loss_on_a_fixed_batch(rng):
     mg.manual_seed(0)
     model = AE((1, 4, 4), latent_dim=3, hidden=(8,))
-    images = np.random.default_rng(0).random((6, 1, 4, 4)).astype(np.float32)
+    images = rng.random((6, 1, 4, 4)).astype(np.float32)
     x = mg.tensor(images)
     before = ae_loss(model, x).item()
     history = train_ae(model, _fixed_loader(images), SGD(model.parameters(), lr=0.5), steps=1)
@@ -99,10 +104,10 @@ def test_one_ae_step_lowers_the_loss_on_a_fixed_batch():
     assert ae_loss(model, x).item() < before
 
 
-def test_one_vae_step_lowers_the_loss_on_a_fixed_batch_and_noise():
+def test_one_vae_step_lowers_the_loss_on_a_fixed_batch_and_noise(rng):
     mg.manual_seed(0)
     model = VAE((1, 4, 4), latent_dim=2, hidden=(8,))
-    images = np.random.default_rng(0).random((6, 1, 4, 4)).astype(np.float32)
+    images = rng.random((6, 1, 4, 4)).astype(np.float32)
     x = mg.tensor(images)
     eps = mg.tensor(np.random.default_rng(9).standard_normal((6, 2)).astype(np.float32))
     before = vae_loss(model, x, eps)[0].item()
@@ -257,3 +262,44 @@ def test_cuda_sim_run_matches_cpu_run(tmp_path):
     cpu, sim = _weights(tmp_path / "cpu")["model"], _weights(tmp_path / "sim")["model"]
     for name, value in cpu.items():
         np.testing.assert_allclose(sim[name], value, rtol=1e-3, atol=1e-5, err_msg=name)
+
+
+def test_compile_notice_only_when_a_minigan_kernel_compiles_and_the_bar_starts_after_it(tmp_path, capsys,
+                                                                                        monkeypatch):
+    run_training(_tiny("gan", tmp_path / "warm", steps=1))  # every kernel of this run is compiled in this process now
+    capsys.readouterr()
+    run_training(_tiny("gan", tmp_path / "compiled", steps=2, progress=True))
+    assert COMPILE_NOTICE not in capsys.readouterr().err
+
+    def double(x):
+        return 2.0 * x
+
+    double.__module__ = "minigan.kernels.a_new_kernel"
+    kernel, original = numba.njit(double), gan_loop.discriminator_loss
+
+    def loss_calling_a_new_kernel(*args, **kwargs):
+        kernel(1.0)  # compiled on the first call of this process, like a first run's kernels
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(gan_loop, "discriminator_loss", loss_calling_a_new_kernel)
+    run_training(_tiny("gan", tmp_path / "first", steps=3, progress=True))
+    err = capsys.readouterr().err
+    assert err.count(COMPILE_NOTICE) == 1 and err.index(COMPILE_NOTICE) < err.index("minigan gan")
+
+
+def test_loss_curve_legends_sit_beside_the_curves():
+    history = {"step": [1, 2, 3], "loss_D": [1.4, 1.2, 1.3], "loss_G": [0.7, 0.9, 0.8],
+               "D(x)": [0.5, 0.6, 0.7], "D(G(z))": [0.5, 0.4, 0.3]}
+    figure = loss_curves_figure(history, title="gan")
+    figure.canvas.draw()
+    for axis in figure.axes:
+        legend, panel = axis.get_legend().get_window_extent(), axis.get_window_extent()
+        assert legend.x0 >= panel.x1, axis.get_legend_handles_labels()[1]
+        assert legend.x1 <= figure.bbox.x1  # and inside the picture
+    plt.close(figure)
+
+
+def test_summary_counts_only_the_steps_of_this_process(tmp_path):
+    assert run_training(_tiny("ae", tmp_path, steps=2))["steps_run"] == 2
+    metrics = run_training(resume_config(str(tmp_path), steps=3), resume=True)
+    assert (metrics["steps"], metrics["steps_run"]) == (3, 1)

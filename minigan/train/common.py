@@ -15,6 +15,14 @@ class DivergenceError(RuntimeError):
         self.step, self.name, self.value = step, name, value
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run after ``step`` finished steps; the run's checkpoint at that step is ``checkpoint``."""
+
+    def __init__(self, step, checkpoint):
+        super().__init__(f"interrupted after step {step}; checkpoint: {checkpoint}")
+        self.step, self.checkpoint = step, checkpoint
+
+
 def check_finite(step, losses):
     """Raise DivergenceError for the first NaN/inf value in ``losses`` (name -> float)."""
     for name, value in losses.items():

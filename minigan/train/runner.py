@@ -18,13 +18,24 @@ data order comes from ``DataLoader(seed=seed)``; the training noise from
 ``default_rng([seed, 1])``; the fixed sample noise from ``default_rng([seed, 2])``. All the
 states that change during training are in the checkpoint, so ``resume=True`` continues a run
 exactly as if it had never stopped.
+
+Ctrl-C during training lets the step in progress finish, saves the checkpoint at that step and
+raises ``TrainingInterrupted`` (a second Ctrl-C stops at once, keeping the last periodic
+checkpoint). A folder that already holds a run is only trained into with ``resume`` or
+``overwrite``.
 """
 
+import glob
 import json
 import os
+import signal
+import sys
+import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
+from numba.core import event as numba_event
 from tqdm import tqdm
 
 import minigan as mg
@@ -35,7 +46,7 @@ from minigan.metrics import fid_hog, reconstruction_mse
 from minigan.models import AE, DCGAN, MLPGAN, VAE, ConvAE, ConvVAE
 from minigan.optim import SGD, Adam
 from minigan.train.ae import train_ae
-from minigan.train.common import DivergenceError
+from minigan.train.common import DivergenceError, TrainingInterrupted
 from minigan.train.gan import train_gan
 from minigan.train.schedules import MultiStage
 from minigan.train.vae import check_reconstruction, train_vae
@@ -43,6 +54,9 @@ from minigan.viz import save_image_grid, save_loss_curves, save_reconstructions
 
 FAMILIES = {"gan": "gan", "dcgan": "gan", "ae": "ae", "convae": "ae", "vae": "vae", "convvae": "vae"}
 CHECKPOINT_NAME = "checkpoint.npz"
+RUN_FILES = (CHECKPOINT_NAME, "config.json", "metrics.json", "samples.png", "loss.png", "reconstructions.png")
+SAMPLES_PATTERN = os.path.join("samples", "step_*.png")
+COMPILE_NOTICE = "compiling CPU kernels (first run only, about a minute)"
 
 DEFAULTS = {
     "data": "lfw-subset", "image_size": 32, "channels": 1, "center_crop": None, "limit": None, "flip": False,
@@ -133,9 +147,23 @@ def build_model(config):
     return model.to(config["device"])
 
 
+def checkpoint_file(path):
+    """``path`` itself, or a run folder's ``checkpoint.npz`` when ``path`` is a folder."""
+    if not os.path.isdir(path):
+        return path
+    inside = os.path.join(path, CHECKPOINT_NAME)
+    if not os.path.isfile(inside):
+        raise FileNotFoundError(f"{path} is a folder without a {CHECKPOINT_NAME}; give a run folder written by "
+                                f"minigan train, or a checkpoint file")
+    return inside
+
+
 def load_model(checkpoint_path, device=None):
-    """``(model, config)`` from a checkpoint written by ``run_training``, in eval mode."""
+    """``(model, config)`` from a checkpoint written by ``run_training`` (or its run folder), in eval mode."""
+    checkpoint_path = checkpoint_file(checkpoint_path)
     state = load_checkpoint(checkpoint_path)
+    if not isinstance(state.get("config"), dict) or "model" not in state:
+        raise ValueError(f"{checkpoint_path} is a checkpoint, but not one written by minigan train (no model config)")
     config = dict(state["config"], device=device or state["config"]["device"])
     model = build_model(config)
     model.load_state_dict(state["model"])
@@ -197,6 +225,65 @@ def _in_batches(function, inputs, batch_size=100):
     return np.concatenate([function(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)])
 
 
+class ExistingRunError(ValueError):
+    """The output folder already holds a run, and neither resuming nor overwriting it was asked for."""
+
+
+def prepare_out_folder(out, resume=False, overwrite=False):
+    """Refuse to train into a folder that holds a run (a checkpoint or config.json) unless ``resume`` or
+    ``overwrite``; ``overwrite`` deletes the files a run writes there (``RUN_FILES`` and the sample images),
+    nothing else, so old samples never sit beside new ones."""
+    if resume and overwrite:
+        raise ValueError("resume continues the run in the folder and overwrite replaces it; ask for one of them")
+    holds_run = any(os.path.isfile(os.path.join(out, name)) for name in (CHECKPOINT_NAME, "config.json"))
+    if holds_run and not (resume or overwrite):
+        raise ExistingRunError(f"{out} already holds a run; continue it with --resume, or replace it with "
+                               f"--overwrite (deletes its checkpoint and sample images)")
+    if overwrite:
+        old = [os.path.join(out, name) for name in RUN_FILES] + glob.glob(os.path.join(out, SAMPLES_PATTERN))
+        for path in old:
+            if os.path.isfile(path):
+                os.remove(path)
+    os.makedirs(out, exist_ok=True)
+
+
+class _CompileNotice(numba_event.Listener):
+    """Says ``COMPILE_NOTICE`` once, when a minigan Numba kernel starts compiling. Numba fires its
+    'numba:compile' event only on a cache miss, so a run whose kernels are in the on-disk cache says nothing."""
+
+    def __init__(self, say):
+        self.say, self.said = say, False
+
+    def on_start(self, event):
+        if not self.said and event.data["dispatcher"].py_func.__module__.startswith("minigan."):
+            self.said = True
+            self.say(COMPILE_NOTICE)
+
+    def on_end(self, event):
+        pass
+
+
+@contextmanager
+def _stop_after_step_on_ctrl_c(run):
+    """The first Ctrl-C sets ``run.interrupted`` (the step in progress finishes, then the run stops and saves,
+    so the checkpoint holds whole steps); a second one raises KeyboardInterrupt at once. Signal handlers can
+    only be set from the main thread; elsewhere Ctrl-C never reaches the run anyway."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def first_ctrl_c(signum, frame):
+        run.interrupted = True
+        signal.signal(signal.SIGINT, previous)
+        run.say("minigan: stopping after the step in progress (Ctrl-C again to stop at once)")
+
+    previous = signal.signal(signal.SIGINT, first_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class _Run:
     """Everything one run holds; the methods are the run's stages in order."""
 
@@ -207,6 +294,9 @@ class _Run:
         dataset = load_dataset(config["data"], config["image_size"], config["channels"], self.model.value_range,
                                config["center_crop"], config["limit"])
         self.images = dataset.images
+        if config["batch_size"] > len(self.images):
+            raise ValueError(f"the data has {len(self.images)} images, fewer than one batch of "
+                             f"{config['batch_size']}; use --batch-size {len(self.images)} or less")
         self.loader = DataLoader(self.images, config["batch_size"], flip=config["flip"], seed=config["seed"])
         self.steps = config["steps"] if config["steps"] is not None else config["epochs"] * len(self.loader)
         self.optimizers = build_optimizers(config, self.model)
@@ -215,6 +305,7 @@ class _Run:
             (64, latent_size(self.model))).astype(np.float32)
         self.fixed_images = self.images[:8]
         self.step, self.history = 0, {}
+        self.bar, self.interrupted = None, False
 
     def restore(self):
         state = load_checkpoint(self.checkpoint_path)
@@ -249,14 +340,23 @@ class _Run:
         else:
             save_image_grid(path, generate(self.model, self.fixed_z), value_range=value_range)
 
+    def say(self, text):
+        """A line on stderr (above the progress bar), unless the run is quiet."""
+        if self.config["progress"]:
+            tqdm.write(text, file=sys.stderr)
+
     def callbacks(self):
         config = self.config
-        bar = tqdm(total=self.steps, initial=self.step, desc=f"minigan {config['model']}",
-                   disable=not config["progress"], unit="step", dynamic_ncols=True)
 
         def progress(step, values):
-            bar.set_postfix({name: f"{value:.3f}" for name, value in values.items()}, refresh=False)
-            bar.update(1)
+            # the bar starts after this process's first step, so its rate and ETA leave out kernel compilation
+            postfix = {name: f"{value:.3f}" for name, value in values.items()}
+            if self.bar is None:
+                self.bar = tqdm(total=self.steps, initial=step, desc=f"minigan {config['model']}", postfix=postfix,
+                                disable=not config["progress"], unit="step", dynamic_ncols=True)
+            else:
+                self.bar.set_postfix(postfix, refresh=False)
+                self.bar.update(1)
 
         def samples(step, values):
             if step % config["sample_every"] == 0:
@@ -266,23 +366,32 @@ class _Run:
             if step % config["checkpoint_every"] == 0:
                 self.save_checkpoint(step)
 
-        return bar, [progress, samples, checkpoint]
+        def stop_if_interrupted(step, values):
+            if self.interrupted:
+                self.save_checkpoint(step)
+                raise TrainingInterrupted(step, self.checkpoint_path)
+
+        return [progress, samples, checkpoint, stop_if_interrupted]
 
     def train(self):
         common = {"device": self.config["device"], "start_step": self.step, "history": self.history}
-        bar, callbacks = self.callbacks()
+        callbacks = self.callbacks()
         try:
-            if self.family == "gan":
-                train_gan(self.model, self.loader, self.optimizers["d"], self.optimizers["g"], self.steps,
-                          self.noise_rng, self.config["loss"], self.config["label_smoothing"],
-                          callbacks=callbacks, **common)
-            elif self.family == "ae":
-                train_ae(self.model, self.loader, self.optimizers["model"], self.steps, callbacks=callbacks, **common)
-            else:
-                train_vae(self.model, self.loader, self.optimizers["model"], self.steps, self.noise_rng,
-                          self.config["reconstruction"], self.config["beta"], callbacks=callbacks, **common)
+            with numba_event.install_listener("numba:compile", _CompileNotice(self.say)), \
+                    _stop_after_step_on_ctrl_c(self):
+                if self.family == "gan":
+                    train_gan(self.model, self.loader, self.optimizers["d"], self.optimizers["g"], self.steps,
+                              self.noise_rng, self.config["loss"], self.config["label_smoothing"],
+                              callbacks=callbacks, **common)
+                elif self.family == "ae":
+                    train_ae(self.model, self.loader, self.optimizers["model"], self.steps, callbacks=callbacks,
+                             **common)
+                else:
+                    train_vae(self.model, self.loader, self.optimizers["model"], self.steps, self.noise_rng,
+                              self.config["reconstruction"], self.config["beta"], callbacks=callbacks, **common)
         finally:
-            bar.close()
+            if self.bar is not None:
+                self.bar.close()
 
     def evaluate(self):
         """FID-HOG of ``n_eval`` generated images against the training images; reconstruction MSE in [0, 1] units."""
@@ -309,15 +418,17 @@ def _write_json(path, data):
         file.write("\n")
 
 
-def run_training(config, resume=False):
+def run_training(config, resume=False, overwrite=False):
     """Train as ``config`` (from ``make_config``/``resume_config``) says; returns the metrics dict.
 
-    With ``resume`` the run continues from ``config['out']/checkpoint.npz``. On a NaN/inf loss the
+    With ``resume`` the run continues from ``config['out']/checkpoint.npz``; with ``overwrite`` an
+    earlier run in ``config['out']`` is replaced (``prepare_out_folder``). On a NaN/inf loss the
     loss curves are written, the last checkpoint is left as it was, and ``DivergenceError`` is
-    raised with the checkpoint's step in its message.
+    raised with the checkpoint's step in its message. Ctrl-C raises ``TrainingInterrupted`` after
+    saving the checkpoint at the last finished step.
     """
+    prepare_out_folder(config["out"], resume, overwrite)
     run = _Run(config)
-    os.makedirs(run.out, exist_ok=True)
     if resume:
         run.restore()
     _write_json(os.path.join(run.out, "config.json"), {**config, "version": mg.__version__, "steps_total": run.steps})
@@ -333,7 +444,8 @@ def run_training(config, resume=False):
     run.save_checkpoint(run.steps)
     run.save_samples(os.path.join(run.out, "samples.png"))
     save_loss_curves(os.path.join(run.out, "loss.png"), run.history, title=config["model"])
-    metrics = {"model": config["model"], "steps": run.steps, "seed": config["seed"],
+    metrics = {"model": config["model"], "steps": run.steps, "steps_run": run.steps - start_step,
+               "seed": config["seed"],
                "final": {name: values[-1] for name, values in run.history.items() if name != "step"},
                "train_seconds": seconds,
                "seconds_per_step": seconds / max(run.steps - start_step, 1),
