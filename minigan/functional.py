@@ -47,6 +47,13 @@ def _check_reduction(op, reduction):
         raise ValueError(f"{op}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
+def _check_float(op, *tensors):
+    """TypeError unless every tensor given (None skipped) is float32 or float64: the kernels compute in floats."""
+    for t in tensors:
+        if t is not None and np.dtype(t.dtype).kind != "f":
+            raise TypeError(f"{op}: expected float32 or float64 tensors, got {np.dtype(t.dtype).name} of shape {t.shape}")
+
+
 def _lift(value, like):
     """A Python number or array -> a constant Tensor with ``like``'s dtype and device."""
     if isinstance(value, Tensor):
@@ -530,6 +537,7 @@ def _conv_options(op, stride, padding, dilation):
 
 
 def _check_conv_input(op, x, weight, bias, in_channels_axis, out_channels_axis):
+    _check_float(op, x, weight, bias)
     _check_ndim(op, "input", x, (4,))
     _check_ndim(op, "weight", weight, (4,))
     if x.shape[1] != weight.shape[in_channels_axis]:
@@ -764,6 +772,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     """
     op = "batch_norm"
     _check_ndim(op, "input", x, (2, 3, 4))
+    _check_float(op, x, running_mean, running_var, weight, bias)
+    if any(t is not None and t.dtype != x.dtype for t in (running_mean, running_var)):
+        raise TypeError(f"{op}: running_mean and running_var must have the input's dtype {np.dtype(x.dtype).name}")
     channels = x.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
                     ("bias", bias)):
@@ -863,18 +874,22 @@ class _Sigmoid(Function):
 
 
 def relu(x):
+    _check_float("relu", x)
     return _ReLU.apply(x)
 
 
 def leaky_relu(x, negative_slope=0.01):
+    _check_float("leaky_relu", x)
     return _LeakyReLU.apply(x, negative_slope=float(negative_slope))
 
 
 def tanh(x):
+    _check_float("tanh", x)
     return _Tanh.apply(x)
 
 
 def sigmoid(x):
+    _check_float("sigmoid", x)
     return _Sigmoid.apply(x)
 
 
@@ -1006,6 +1021,7 @@ def _reduced_grad(ctx, g, like):
 def _loss(function, op, x, target, reduction, names=("input", "target")):
     _check_reduction(op, reduction)
     target = _lift(target, x)
+    _check_float(op, x, target)
     _check_same_shape(op, x, target, names)
     return function.apply(x, target, reduction=reduction)
 
@@ -1102,6 +1118,7 @@ class _PlaneGather(Function):
 
 
 def _pool_options(op, x, kernel_size, stride, padding):
+    _check_float(op, x)
     _check_ndim(op, "input", x, (4,))
     kernel = _pair(kernel_size, "kernel_size", op, 1)
     stride = kernel if stride is None else _pair(stride, "stride", op, 1)
@@ -1136,8 +1153,9 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
         output_hw = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + kernel[i] for i in range(2))
     else:
         output_hw = tuple(int(s) for s in tuple(output_size)[-2:])
-    if indices.numel() and int(indices.array.max()) >= output_hw[0] * output_hw[1]:
-        raise ValueError(f"{op}: an index in indices exceeds the output size {output_hw}")
+    if indices.numel() and (int(indices.array.min()) < 0 or int(indices.array.max()) >= output_hw[0] * output_hw[1]):
+        raise ValueError(f"{op}: an index in indices lies outside [0, {output_hw[0] * output_hw[1]}), "
+                         f"the positions of the output size {output_hw}")
     return _MaxUnpool2d.apply(x, indices.array.astype(np.int64, copy=False), output_hw=output_hw)
 
 

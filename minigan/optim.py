@@ -41,6 +41,9 @@ class Optimizer:
         group = self.param_groups[0]
         for index, p in enumerate(self.params):
             if p.grad is not None:
+                if not p.array.flags.c_contiguous:      # the update kernels write through flat views
+                    raise ValueError(f"{type(self).__name__}.step: parameter {index} {p.shape} is not C-contiguous; "
+                                     "assign it a contiguous array")
                 self._update(p, p.grad.array, self.state.setdefault(index, {}), group, backend.kernels(p.device))
 
     def _update(self, param, grad, state, group, kernels):

@@ -11,6 +11,11 @@ def x4(*shape, dtype=mg.float32):
     return mg.randn(*shape, dtype=dtype, seed=0)
 
 
+def ints(*shape):
+    """0, 1, 2, ... as an int64 tensor of `shape`."""
+    return mg.tensor(np.arange(int(np.prod(shape))).reshape(shape), dtype=np.int64)
+
+
 @pytest.mark.parametrize("call,error,pattern", [
     # wrong number of dimensions
     (lambda: F.conv2d(x4(3, 5, 7), x4(2, 3, 3, 3)), ValueError, r"conv2d: input must be 4-D, got shape \(3, 5, 7\)"),
@@ -53,6 +58,18 @@ def x4(*shape, dtype=mg.float32):
     (lambda: F.conv2d(x4(1, 1, 5, 5), x4(1, 1, 3, 3), stride=1.5), TypeError, r"conv2d: stride must be an int"),
     (lambda: F.mse_loss(x4(2, 3), x4(2, 3), reduction="avg"), ValueError, r"mse_loss: reduction must be one of"),
     (lambda: F.batch_norm(x4(1, 3), None, None, training=True), ValueError, r"batch_norm: expected more than 1 value"),
+    # integer tensors where the kernels compute in floats; running statistics of another dtype
+    (lambda: F.tanh(ints(2, 3)), TypeError, r"tanh: expected float32 or float64 tensors, got int64 of shape \(2, 3\)"),
+    (lambda: F.relu(ints(2, 3)), TypeError, r"relu: expected float32 or float64"),
+    (lambda: F.mse_loss(x4(2, 3), ints(2, 3)), TypeError, r"mse_loss: expected float32 or float64 tensors, got int64"),
+    (lambda: F.conv2d(x4(1, 2, 5, 5), ints(3, 2, 3, 3)), TypeError, r"conv2d: expected float32 or float64"),
+    (lambda: F.max_pool2d(ints(1, 2, 4, 4), 2), TypeError, r"max_pool2d: expected float32 or float64"),
+    (lambda: F.batch_norm(x4(4, 3), x4(3, dtype=mg.float64), x4(3, dtype=mg.float64), training=True), TypeError,
+     r"batch_norm: running_mean and running_var must have the input's dtype float32"),
+    # unpooling indices outside the output plane
+    (lambda: F.max_unpool2d(x4(1, 1, 2, 2), ints(1, 1, 2, 2) - 3, 2), ValueError,
+     r"max_unpool2d: an index in indices lies outside \[0, 16\)"),
+    (lambda: F.max_unpool2d(x4(1, 1, 2, 2), ints(1, 1, 2, 2) + 13, 2), ValueError, r"max_unpool2d: an index .* outside"),
 ])
 def test_bad_input_is_named(call, error, pattern):
     with pytest.raises(error, match=pattern):
@@ -69,6 +86,14 @@ def test_optimizer_rejects_empty_parameters_and_negative_lr():
         mg.optim.Adam([])
     with pytest.raises(ValueError, match="invalid learning rate"):
         mg.optim.SGD(mg.nn.Linear(2, 2).parameters(), lr=-1.0)
+
+
+def test_optimizer_rejects_a_parameter_it_cannot_update_in_place():
+    p = mg.nn.Parameter(mg.zeros(3, 4))
+    p.data = mg.tensor(np.ones((4, 3), dtype=np.float32).T)          # a transposed, non-contiguous view
+    p.grad = mg.ones(3, 4)
+    with pytest.raises(ValueError, match=r"SGD.step: parameter 0 \(3, 4\) is not C-contiguous"):
+        mg.optim.SGD([p], lr=0.1).step()
 
 
 def test_gradients_only_for_floats():
