@@ -26,12 +26,35 @@ if "torch" in sys.modules and "NUMBA_THREADING_LAYER" not in os.environ:
     if "numba" in sys.modules:
         sys.modules["numba"].config.THREADING_LAYER = "workqueue"
 
-from minigan import backend  # noqa: E402  (after the environment above)
-from minigan.autograd import Function, is_grad_enabled, no_grad  # noqa: E402
-from minigan.tensor import (Tensor, default_generator, float32, float64, manual_seed, ones, rand, randn, tensor,  # noqa: E402
-                            zeros)
+# The rest imports after the environment above (hence the noqa: E402).
+# PyTorch's names: ``import minigan as torch`` runs PyTorch-shaped programs (docs/torch_surface.md).
+from minigan import backend  # noqa: E402
+from minigan.autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+from minigan.dtypes import bool_ as bool  # noqa: E402
+from minigan.dtypes import device, float32, float64, int32, int64  # noqa: E402
+from minigan.tensor import Tensor, default_generator, manual_seed, ones, rand, randn, tensor, zeros  # noqa: E402
+from minigan.creation import (arange, empty, empty_like, from_numpy, full, full_like, linspace, ones_like,  # noqa: E402
+                              rand_like, randint, randn_like, randperm, tensor_types, zeros_like)
+from minigan.ops import (abs, add, argmax, argmin, cat, clamp, div, exp, flatten, is_tensor, log, matmul,  # noqa: E402
+                         max, maximum, mean, min, minimum, mul, neg, norm, permute, pow, reshape, sigmoid, sqrt,
+                         squeeze, stack, std, sub, sum, tanh, transpose, unsqueeze, var, where)
 from minigan import functional, nn, optim  # noqa: E402  (after Tensor, which they build on)
+from minigan.nn import functional as _nn_functional, parallel as _nn_parallel  # noqa: E402,F401  (nn.functional, nn.parallel)
+from minigan import accelerator, autograd, backends, cuda, utils  # noqa: E402
+from minigan.serialization import load, save  # noqa: E402
+from minigan.unsupported import module_getattr  # noqa: E402
 
-__all__ = ["Tensor", "Function", "backend", "float32", "float64", "tensor", "zeros", "ones", "randn", "rand",
-           "manual_seed", "default_generator", "no_grad", "is_grad_enabled", "functional", "nn", "optim",
+float, double, long, int = float32, float64, int64, int32
+FloatTensor, DoubleTensor, LongTensor, IntTensor, BoolTensor = tensor_types("cpu").values()
+__getattr__ = module_getattr(__name__, "torch")
+
+__all__ = ["Tensor", "Function", "backend", "device", "float32", "float64", "int32", "int64", "bool", "float",
+           "double", "long", "int", "tensor", "from_numpy", "zeros", "ones", "full", "empty", "zeros_like",
+           "ones_like", "full_like", "empty_like", "randn", "rand", "randint", "randperm", "randn_like", "rand_like",
+           "arange", "linspace", "FloatTensor", "DoubleTensor", "LongTensor", "IntTensor", "BoolTensor", "cat",
+           "stack", "where", "exp", "log", "sqrt", "abs", "sigmoid", "tanh", "sum", "mean", "max", "min", "maximum",
+           "minimum", "argmax", "argmin", "std", "var", "norm", "clamp", "add", "sub", "mul", "div", "pow", "neg",
+           "matmul", "reshape", "flatten", "squeeze", "unsqueeze", "transpose", "permute", "is_tensor",
+           "manual_seed", "default_generator", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+           "save", "load", "functional", "nn", "optim", "autograd", "utils", "cuda", "accelerator", "backends",
            "__version__"]

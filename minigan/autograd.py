@@ -311,3 +311,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             g = Tensor._from_op(g, x.device, None)
         results.append(g)
     return tuple(results)
+
+
+def Variable(tensor, requires_grad=False, volatile=False):
+    """``torch.autograd.Variable`` (kept by PyTorch for old code): the tensor, detached, with
+    ``requires_grad`` set as asked."""
+    return tensor.detach().requires_grad_(requires_grad)
