@@ -16,6 +16,9 @@ import math
 
 import numpy as np
 
+from minigan.kernels import geometry
+from minigan.kernels.geometry import pair  # noqa: F401  (re-exported: a shape helper of every kernel set)
+
 KERNEL_API = (
     "conv2d_forward", "conv2d_backward_data", "conv2d_backward_weight",
     "batch_norm_forward_train", "batch_norm_forward_eval",
@@ -34,22 +37,12 @@ REDUCTIONS = ("mean", "sum", "none")
 
 # ----------------------------------------------------------------------------- shape helpers
 
-def pair(value):
-    """`v -> (v, v)` for an int, `(a, b) -> (a, b)` for a pair; always Python ints."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"expected an int or a pair of ints, got {value!r}")
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
-
-
 def conv2d_output_hw(op, input_hw, kernel_hw, stride, padding, dilation):
     """`Ho = (H + 2*ph - dh*(kH-1) - 1)//sh + 1`, likewise `Wo`; ValueError if the output is empty."""
     if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
         raise ValueError(f"{op}: need stride >= 1, dilation >= 1, padding >= 0, "
                          f"got stride={stride}, padding={padding}, dilation={dilation}")
-    out = tuple((size + 2 * p - d * (k - 1) - 1) // s + 1
-                for size, k, s, p, d in zip(input_hw, kernel_hw, stride, padding, dilation))
+    out = geometry.conv2d_output_hw(input_hw, kernel_hw, stride, padding, dilation)
     if min(out) < 1:
         raise ValueError(f"{op}: input {tuple(input_hw)} with kernel {tuple(kernel_hw)}, "
                          f"stride={stride}, padding={padding}, dilation={dilation} gives an empty output {out}")
