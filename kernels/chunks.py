@@ -2,11 +2,9 @@
 
 The parallelism is ours, not BLAS's: each of `numba.get_num_threads()` threads takes its share of
 a batch's chunks of images and runs its copies, a single-threaded GEMM and the copies back with the
-GIL released; a chunk's working set is ~CHUNK_BYTES, so it is still in L3 for the GEMM. Measured on
-the DCGAN 64x64 step (2 shared cores, interleaved with PyTorch): 0.68x the time of one 2-threaded
-GEMM over the whole batch, whose OpenBLAS workers spin between calls and split the long, thin
-products badly (a backward-weight GEMM with K = N*Ho*Wo = 16384 ran 4x slower than the same
-product transposed). Chunks also avoid allocating (and page-faulting) whole-batch scratch arrays on
+GIL released; a chunk's working set is ~CHUNK_BYTES, so it is still in L3 for the GEMM. This beats
+one multi-threaded GEMM over the whole batch, whose OpenBLAS workers spin between calls and split
+the long, thin products (a backward-weight GEMM has K = N*Ho*Wo) badly. Chunks also avoid allocating (and page-faulting) whole-batch scratch arrays on
 every call: each thread reuses its own (`scratch`).
 """
 
@@ -19,7 +17,7 @@ import numba
 import numpy as np
 import threadpoolctl
 
-CHUNK_BYTES = 8 * 2 ** 20  # target working set of one chunk: L3-resident for the GEMM; 2-16 MB measured within 10 %
+CHUNK_BYTES = 8 * 2 ** 20  # target working set of one chunk: L3-resident for the GEMM (not a sharp optimum)
 
 _thread_local = threading.local()
 _workers = {"executor": None, "size": 0}

@@ -10,7 +10,7 @@ partial sums follow the thread count, but a given size always takes the same pat
 
 import numba
 
-PARALLEL_MIN_ELEMENTS = 2 ** 16   # 256 KB of float32: relu took 19 us on one thread, 91 us through the pool (medians)
+PARALLEL_MIN_ELEMENTS = 2 ** 16   # 256 KB of float32: below it, waking the pool costs more than the pass
 
 
 def launch(loop, size, *args):

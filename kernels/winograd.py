@@ -39,8 +39,8 @@ from numba import njit, prange
 from minigan.kernels.chunks import over_image_chunks, scratch, sum_in_chunk_order
 from minigan.kernels.nhwc import from_padded_nhwc, to_padded_nhwc
 
-MIN_CHANNELS = 32   # E = sh*sw*C below this (DCGAN's 3-channel images: 12) leaves im2col faster
-                    # (3 -> 64 on 64x64, one thread: Winograd 1.40 / 1.46 / 2.20x the im2col time)
+MIN_CHANNELS = 32   # E = sh*sw*C below this (DCGAN's 3-channel images: 12) leaves im2col faster:
+                    # the GEMMs are too thin for the transforms to pay
 
 
 def applies(kernel_hw, stride, dilation, channels):
@@ -185,7 +185,7 @@ def _gradient_tiles(g_nhwc, tiles_hw, gg):
 @njit(cache=True, parallel=True)
 def _weight_tiles(weight, stride, u_filter):
     """u_filter[3*a + b, o, (u*sw + v)*C + c] = (G w G^T)[a, b] for the 2x2 taps w[t, q] = weight[o, c, sh*t + u, sw*q + v].
-    On all threads: for DCGAN's 256 -> 512 layer it writes 19 MB (3 ms on one thread)."""
+    On all threads: for DCGAN's 256 -> 512 layer it writes 19 MB."""
     out_c, channels = weight.shape[:2]
     sh, sw = stride
     for o in prange(out_c):
