@@ -7,11 +7,14 @@ Two sources, both giving float32 NCHW arrays scaled to a chosen value range:
   Nothing is downloaded. Training uses the faces; ``include_nonfaces=True`` adds
   the non-faces with label 1 (faces have label 0) for recognition experiments.
 - ``image-folder``: any folder tree of images (``lfw/<Name>/<Name>_0001.jpg``,
-  ``img_align_celeba/000001.jpg``, ...), read with OpenCV. The name of the
-  sub-folder holding an image is kept as its label.
+  ``img_align_celeba/000001.jpg``, ...), decoded once into a uint8 cache on disk
+  (``minigan.image_cache``) and memory-mapped: the dataset holds the uint8 pixels and turns
+  only the images asked for into floats, so RAM does not grow with the folder. The name of
+  the sub-folder holding an image is kept as its label.
 
-Pixel scaling: an image with values ``u`` in [0, 1] becomes ``lo + (hi - lo) * u``;
-``(-1, 1)`` matches a tanh generator output, ``(0, 1)`` a sigmoid one.
+Pixel scaling: an image with values ``u`` in [0, 1] (uint8 pixels ``p``: ``u = p / 255``)
+becomes ``lo + (hi - lo) * u``; ``(-1, 1)`` matches a tanh generator output, ``(0, 1)`` a
+sigmoid one.
 
 ``DataLoader`` cuts a dataset into batches in a seeded random order; its state is two
 integers (epoch, position), so a checkpoint can resume the exact same stream.
@@ -19,12 +22,14 @@ integers (epoch, position), so a checkpoint can resume the exact same stream.
 
 import os
 import warnings
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp")
+from minigan.image_cache import cached_images, check_crop
+
+NAMED_SKIPS = 5
+LIMIT_SEED = 0
 TANH_RANGE = (-1.0, 1.0)
 SIGMOID_RANGE = (0.0, 1.0)
 
@@ -37,17 +42,46 @@ def value_range_for(activation):
     return ranges[activation]
 
 
-@dataclass
 class ImageDataset:
-    """Images ``(N, C, H, W)`` float32 in ``value_range``, integer labels ``(N,)`` and the class names."""
+    """``len(d)`` images ``(C, H, W)`` with integer labels ``(N,)``, the class names and, for a
+    folder, each image's path relative to it (``files``).
 
-    images: np.ndarray
-    labels: np.ndarray
-    classes: list
-    value_range: tuple
+    ``array`` holds the pixels: float32 already in ``value_range`` (the embedded subset) or uint8
+    0..255 (a folder's cache, memory-mapped). ``rows`` (optional) picks the dataset's images out of
+    ``array`` without copying it. ``d[index]`` (an integer array, a slice or an int) gives float32
+    images in ``value_range`` -- only those are read and converted; ``d.images`` gives all of them
+    (a copy of the whole dataset: for small sets).
+    """
+
+    def __init__(self, array, labels, classes, value_range, files=None, rows=None):
+        self.array, self.labels, self.classes = array, np.asarray(labels), list(classes)
+        self.value_range, self.files, self.rows = tuple(value_range), files, rows
+        if len(self.labels) != len(self) or (files is not None and len(files) != len(self)):
+            raise ValueError(f"{len(self.labels)} labels and {len(files or ())} files for {len(self)} images")
 
     def __len__(self):
-        return len(self.images)
+        return len(self.array) if self.rows is None else len(self.rows)
+
+    def __getitem__(self, index):
+        rows = index if self.rows is None else self.rows[index]
+        if isinstance(rows, np.ndarray) and rows.ndim == 1 and self.array.dtype == np.uint8:
+            order = np.argsort(rows, kind="stable")  # read the mapped file forwards
+            picked = np.empty((len(rows), *self.array.shape[1:]), np.uint8)
+            picked[order] = self.array[rows[order]]
+        else:
+            picked = np.array(self.array[rows])
+        return pixels_to_range(picked, self.value_range)
+
+    @property
+    def images(self):
+        """All images, float32 ``(N, C, H, W)`` in ``value_range`` (in memory)."""
+        return self[np.arange(len(self))]
+
+    def sample(self, count, seed=0):
+        """``count`` images (all of them if there are fewer) drawn without replacement, seeded, in dataset order."""
+        if count >= len(self):
+            return self.images
+        return self[np.sort(np.random.default_rng(seed).choice(len(self), count, replace=False))]
 
     def split(self, fraction, seed=0):
         """Two disjoint datasets: a random ``fraction`` of the images, and the rest."""
@@ -57,10 +91,22 @@ class ImageDataset:
         cut = int(round(fraction * len(self)))
         if cut == 0 or cut == len(self):
             raise ValueError(f"cannot split {len(self)} images with fraction {fraction}")
-        return self._subset(order[:cut]), self._subset(order[cut:])
+        return self.subset(order[:cut]), self.subset(order[cut:])
 
-    def _subset(self, index):
-        return ImageDataset(self.images[index], self.labels[index], self.classes, self.value_range)
+    def subset(self, index):
+        """The images at ``index`` (an integer array) as a dataset sharing this one's pixels."""
+        rows = index if self.rows is None else self.rows[index]
+        files = None if self.files is None else [self.files[i] for i in index]
+        return ImageDataset(self.array, self.labels[index], self.classes, self.value_range, files, rows)
+
+
+def pixels_to_range(pixels, value_range):
+    """uint8 pixels ``p`` -> float32 ``lo + (hi - lo) * (p / 255)``; float arrays are returned as they are."""
+    if pixels.dtype != np.uint8:
+        return pixels
+    lo, hi = value_range
+    table = _scale(np.arange(256, dtype=np.float32) / 255.0, value_range)
+    return table[pixels]
 
 
 def to_unit_range(images, value_range):
@@ -89,14 +135,6 @@ def _resize(image, image_size):
     shrinking = image_size < min(h, w)
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     return cv2.resize(image, (image_size, image_size), interpolation=interpolation)
-
-
-def _center_crop(image, crop):
-    """The central ``crop`` x ``crop`` square of an image (the whole image if it is smaller)."""
-    h, w = image.shape[:2]
-    crop_h, crop_w = min(crop, h), min(crop, w)
-    top, left = (h - crop_h) // 2, (w - crop_w) // 2
-    return image[top:top + crop_h, left:left + crop_w]
 
 
 def _to_chw(image, channels):
@@ -128,73 +166,55 @@ def load_lfw_subset(image_size=32, channels=1, value_range=TANH_RANGE, include_n
     return ImageDataset(_scale(np.clip(images, 0.0, 1.0), value_range), labels, classes, tuple(value_range))
 
 
-def _image_files(root):
-    """All files under ``root`` in a fixed (sorted) order, hidden files and folders left out."""
-    found = []
-    for folder, subfolders, files in os.walk(root):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith("."):
-                found.append(os.path.join(folder, name))
-    return found
+def _skipped_message(folder, skipped):
+    named = ", ".join(skipped[:NAMED_SKIPS]) + (f" and {len(skipped) - NAMED_SKIPS:,} more"
+                                                if len(skipped) > NAMED_SKIPS else "")
+    return f"skipped {len(skipped):,} unreadable or non-image file(s) under {folder}: {named}"
 
 
-def _read_image(path, channels):
-    """An HxW (gray) or HxWx3 (RGB) uint8 array, or None when OpenCV cannot decode the file."""
-    flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
-    image = cv2.imread(path, flag)
-    if image is None:
-        return None
-    return image if channels == 1 else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+def load_image_folder(path, image_size=32, channels=1, value_range=TANH_RANGE, center_crop="square", limit=None,
+                      cache_dir=None, progress=True):
+    """Every readable image under ``path``, through the decoded-image cache (``minigan.image_cache``).
 
-
-def load_image_folder(path, image_size=32, channels=1, value_range=TANH_RANGE, center_crop=None, limit=None):
-    """Every readable image under ``path``: optional central square crop, resize, grayscale or RGB.
-
-    Files without an image extension and files OpenCV cannot decode are skipped and counted in
-    one warning. The label of an image is the index of its folder (relative to ``path``) in the
-    sorted list of folder names; images directly in ``path`` use the folder's own name.
-    ``limit`` keeps the first ``limit`` readable images (in sorted path order).
+    ``center_crop``: ``'square'`` (default) keeps the central square of each image, an integer a
+    central square of that many pixels, ``None`` squashes the whole image to a square. Files
+    without an image extension and files OpenCV cannot decode are skipped, counted and the first
+    few named in one warning. The label of an image is the index of its folder (relative to
+    ``path``) in the sorted list of folder names; images directly in ``path`` use the folder's
+    own name. ``limit`` keeps a seeded random ``limit`` of the images (the same ones every run).
     """
     _check_size_and_channels(image_size, channels)
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"image folder not found: {path}")
-    if center_crop is not None and center_crop < 1:
-        raise ValueError(f"center_crop must be a positive integer, got {center_crop!r}")
-    images, folder_names, skipped = [], [], 0
-    for file_path in _image_files(path):
-        if limit is not None and len(images) >= limit:
-            break
-        image = None
-        if file_path.lower().endswith(IMAGE_EXTENSIONS):
-            image = _read_image(file_path, channels)
-        if image is None:
-            skipped += 1
-            continue
-        if center_crop is not None:
-            image = _center_crop(image, center_crop)
-        images.append(_to_chw(_resize(image, image_size), channels).astype(np.float32) / 255.0)
-        folder = os.path.relpath(os.path.dirname(file_path), path)
-        folder_names.append(os.path.basename(os.path.abspath(path)) if folder == "." else folder)
-    if skipped:
-        warnings.warn(f"skipped {skipped} unreadable or non-image file(s) under {path}", stacklevel=2)
-    if not images:
-        raise ValueError(f"no readable images found under {path}")
+    check_crop(center_crop)
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be a positive integer, got {limit!r}")
+    pixels, names, skipped, others = cached_images(path, image_size, channels, center_crop, cache_dir, progress)
+    if skipped or others:
+        warnings.warn(_skipped_message(path, skipped + others), stacklevel=2)
+    own_name = os.path.basename(os.path.abspath(path))
+    folder_names = [os.path.dirname(name) or own_name for name in names]
     classes = sorted(set(folder_names))
     class_index = {name: i for i, name in enumerate(classes)}
     labels = np.array([class_index[name] for name in folder_names], dtype=np.int64)
-    return ImageDataset(_scale(np.stack(images), value_range), labels, classes, tuple(value_range))
+    dataset = ImageDataset(pixels, labels, classes, value_range, names)
+    if limit is not None and limit < len(dataset):
+        dataset = dataset.subset(np.sort(np.random.default_rng(LIMIT_SEED).choice(len(dataset), limit,
+                                                                                  replace=False)))
+    return dataset
 
 
-def load_dataset(source, image_size=32, channels=1, value_range=TANH_RANGE, center_crop=None, limit=None):
+def load_dataset(source, image_size=32, channels=1, value_range=TANH_RANGE, center_crop="square", limit=None,
+                 cache_dir=None, progress=True):
     """``'lfw-subset'`` (the embedded faces) or a folder path (see ``load_image_folder``)."""
     if source == "lfw-subset":
         return load_lfw_subset(image_size, channels, value_range)
-    return load_image_folder(source, image_size, channels, value_range, center_crop, limit)
+    return load_image_folder(source, image_size, channels, value_range, center_crop, limit, cache_dir, progress)
 
 
 class DataLoader:
     """Batches of ``images`` (and ``labels`` when given) in a seeded random order.
+
+    ``images`` is an array ``(N, C, H, W)`` or an ``ImageDataset`` (a folder's memory-mapped
+    cache: each batch is read and turned into floats when it is asked for).
 
     Epoch ``e`` visits the images in the order ``default_rng([seed, e]).permutation(N)`` (or
     0..N-1 without shuffling) and, with ``flip``, mirrors each image horizontally when a draw

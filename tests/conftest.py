@@ -1,11 +1,17 @@
 """Fixtures shared by the test modules: a seeded random generator, the devices, the skips for
 PyTorch and for CuPy with a GPU, and broken checkpoint files (pytest finds fixtures here by name,
-no import needed)."""
+no import needed). Every test caches decoded image folders in a folder of its own, never in
+~/.cache/minigan."""
 
 import numpy as np
 import pytest
 
 from minigan.checkpoint import save_checkpoint
+
+
+@pytest.fixture(autouse=True)
+def _image_cache_in_tmp(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("MINIGAN_CACHE", str(tmp_path_factory.mktemp("minigan-cache")))
 
 
 @pytest.fixture

@@ -36,9 +36,27 @@ def add_model_options(parser, default_models):
     parser.add_argument("--seed", type=int, default=0, help="seed of training, folds, pairs and masks (default 0)")
 
 
-def add_center_crop(parser):
-    parser.add_argument("--center-crop", type=positive_int,
-                        help="crop a central square of this size before resizing (e.g. 110 for 250x250 LFW images)")
+def add_crop_options(parser):
+    """``--center-crop SIZE`` or ``--no-crop`` (``crop_setting`` turns them into the loaders' ``center_crop``),
+    and ``--cache-dir``."""
+    crop = parser.add_mutually_exclusive_group()
+    crop.add_argument("--center-crop", type=positive_int, metavar="SIZE",
+                      help="crop a central SIZE x SIZE square before resizing (default: the largest central square, "
+                           "e.g. 178x178 of a 178x218 CelebA image)")
+    crop.add_argument("--no-crop", action="store_true", help="squash the whole image to a square instead of cropping")
+    add_cache_dir_option(parser)
+
+
+def crop_setting(args):
+    """``center_crop`` for the loaders: None with ``--no-crop``, else ``--center-crop``'s size, else 'square'."""
+    if args.no_crop:
+        return None
+    return args.center_crop or "square"
+
+
+def add_cache_dir_option(parser):
+    parser.add_argument("--cache-dir", help="where decoded image folders are cached "
+                                            "(default $MINIGAN_CACHE, else ~/.cache/minigan)")
 
 
 def runner(module):
@@ -55,7 +73,7 @@ def add_recognize(subparsers):
                         help="'lfw-subset' (face vs non-face, default) or a folder with one subfolder per person")
     parser.add_argument("--pairs", help="LFW pairs.txt for verification (with a folder in the LFW layout)")
     add_model_options(parser, default_models="convae,vae,dcgan")
-    add_center_crop(parser)
+    add_crop_options(parser)
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds of the linear probe (default 5)")
     parser.add_argument("--out", default="runs/recognition", help="output folder (default runs/recognition)")
     parser.set_defaults(run=runner("recognition"))
@@ -64,7 +82,7 @@ def add_recognize(subparsers):
 def add_inpaint(subparsers):
     parser = subparsers.add_parser("inpaint", help="repair masked faces: AE/VAE paste, GAN latent search, OpenCV")
     parser.add_argument("--data", default="lfw-subset", help="'lfw-subset' (default) or a folder of face images")
-    add_center_crop(parser)
+    add_crop_options(parser)
     parser.add_argument("--mask", default="center",
                         help=f"{', '.join(MASK_KINDS)} (default center) or a mask image (white = hole)")
     add_model_options(parser, default_models="convae,vae,dcgan")
@@ -81,6 +99,7 @@ def add_probe(subparsers):
     parser = subparsers.add_parser("probe", help="linear probe of VAE latents vs pixels, PCA, HOG on a labelled folder")
     parser.add_argument("folder", help="a folder with one subfolder of images per class (e.g. smile/, frown/)")
     add_model_options(parser, default_models="convvae,vae")
+    add_crop_options(parser)
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     parser.add_argument("--out", default="runs/probe", help="output folder (default runs/probe)")
     parser.set_defaults(run=runner("probe"))
@@ -92,6 +111,7 @@ def add_attribute(subparsers):
     parser.add_argument("--source", required=True, help="label the edited faces come from (e.g. frown)")
     parser.add_argument("--target", required=True, help="label to move them towards (e.g. smile)")
     add_model_options(parser, default_models="convvae")
+    add_crop_options(parser)
     parser.add_argument("--strengths", default="0,0.5,1,1.5,2",
                         help="multiples s of the vector (default 0,0.5,1,1.5,2)")
     parser.add_argument("--n", type=positive_int, default=6, help="edited faces in the picture (default 6)")

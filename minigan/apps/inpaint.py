@@ -29,7 +29,7 @@ from skimage.metrics import structural_similarity
 import minigan as mg
 from minigan import optim
 from minigan.apps import evaluation, trained
-from minigan.apps.commands import MASK_KINDS, model_kinds
+from minigan.apps.commands import MASK_KINDS, crop_setting, model_kinds
 from minigan.apps.figures import save_comparison
 from minigan.apps.features import check_images, to_model_range
 from minigan.data import load_dataset, to_unit_range
@@ -199,7 +199,7 @@ def inpaint_all(models, images, holes, latent_steps=300, latent_weight=1e-3, see
 # --- command line -------------------------------------------------------------------------------------
 def run_command(args):
     """``minigan inpaint``: inpaint.png, inpaint.json and inpaint.md in ``--out``; the table on stdout."""
-    data = load_dataset(args.data, args.image_size, 1, UNIT_RANGE, args.center_crop)
+    data = load_dataset(args.data, args.image_size, 1, UNIT_RANGE, crop_setting(args), cache_dir=args.cache_dir)
     held_out, training = data.split(args.held_out, seed=args.seed)
     holes = make_masks(args.mask, len(held_out), args.image_size, args.seed)
     models = trained.obtain_models(training.images, model_kinds(args.models), args.checkpoint, args.steps,

@@ -13,7 +13,7 @@ between two codes are ``minigan interpolate`` (the training CLI).
 import numpy as np
 
 from minigan.apps import evaluation, trained
-from minigan.apps.commands import model_kinds
+from minigan.apps.commands import crop_setting, model_kinds
 from minigan.apps.features import encoder_features, hog_features
 from minigan.apps.figures import save_comparison
 from minigan.apps.probe import load_labelled_folder
@@ -64,7 +64,7 @@ def run_command(args):
     (the original, then each strength) and, on stdout, per strength, the fraction of all edited faces
     that a HOG classifier judges to be ``--target``."""
     strengths = parse_strengths(args.strengths)
-    data = load_labelled_folder(args.folder, args.image_size)
+    data = load_labelled_folder(args.folder, args.image_size, crop_setting(args), args.cache_dir)
     source, target = class_index(data.classes, args.source), class_index(data.classes, args.target)
     models = trained.obtain_models(data.images, model_kinds(args.models), args.checkpoint, args.steps,
                                    args.seed)

@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from minigan.apps import evaluation, trained
-from minigan.apps.commands import model_kinds
+from minigan.apps.commands import crop_setting, model_kinds
 from minigan.apps.recognition import extract_all
 from minigan.data import load_image_folder
 
@@ -38,9 +38,9 @@ def probe_features(features_by_name, labels, folds=5, seed=0):
     return results
 
 
-def load_labelled_folder(folder, image_size=32):
+def load_labelled_folder(folder, image_size=32, center_crop="square", cache_dir=None):
     """The folder's images in [0, 1] with labels; at least two classes of at least two images each."""
-    data = load_image_folder(folder, image_size, 1, UNIT_RANGE)
+    data = load_image_folder(folder, image_size, 1, UNIT_RANGE, center_crop, cache_dir=cache_dir)
     if len(data.classes) < 2:
         raise ValueError(f"{folder} holds a single class ({data.classes[0]}); "
                          "the probe needs one subfolder per class, at least two")
@@ -82,7 +82,7 @@ def save_confusion_matrices(path, results, classes):
 
 def run_command(args):
     """``minigan probe``: probe.json, probe.md and confusion.png in ``--out``; the table on stdout."""
-    data = load_labelled_folder(args.folder, args.image_size)
+    data = load_labelled_folder(args.folder, args.image_size, crop_setting(args), args.cache_dir)
     models = trained.obtain_models(data.images, model_kinds(args.models), args.checkpoint, args.steps,
                                    args.seed)
     results = probe_features(extract_all(data.images, models), data.labels, args.folds, args.seed)

@@ -16,12 +16,11 @@ discriminator's penultimate layer) turns each image into a vector, without label
 import os
 from itertools import combinations
 
-import cv2
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from minigan.apps import evaluation, features, trained
-from minigan.apps.commands import model_kinds
+from minigan.apps.commands import crop_setting, model_kinds
 from minigan.data import load_image_folder, load_lfw_subset
 
 UNIT_RANGE = (0.0, 1.0)
@@ -150,36 +149,24 @@ def lfw_image_path(root, name, index):
     return os.path.join(root, name, f"{name}_{index:04d}.jpg")
 
 
-def read_images(paths, image_size=32, center_crop=None):
-    """Grayscale images ``(N, 1, size, size)`` in [0, 1] from files: optional central square crop, then resize."""
-    images = []
-    for path in paths:
-        image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
-        if image is None:
-            raise ValueError(f"cannot read image {path}")
-        if center_crop:
-            h, w = image.shape
-            top, left = max((h - center_crop) // 2, 0), max((w - center_crop) // 2, 0)
-            image = image[top:top + center_crop, left:left + center_crop]
-        image = cv2.resize(image, (image_size, image_size), interpolation=cv2.INTER_AREA)
-        images.append(image[None].astype(np.float32) / 255.0)
-    return np.stack(images)
-
-
-def pairs_dataset(root, pairs_path, image_size=32, center_crop=None):
-    """The distinct images named by a pairs file and the pairs as index arrays ``(first, second, same, fold)``."""
+def pairs_dataset(root, pairs_path, image_size=32, center_crop="square", cache_dir=None):
+    """The distinct images named by a pairs file, read through the folder's image cache (grayscale in
+    [0, 1]), and the pairs as index arrays ``(first, second, same, fold)``."""
     pairs = parse_pairs(pairs_path)
     keys = sorted({(name, index) for a, i, b, j, _ in pairs for name, index in ((a, i), (b, j))})
-    paths = [lfw_image_path(root, name, index) for name, index in keys]
-    missing = [path for path in paths if not os.path.isfile(path)]
+    names = [os.path.relpath(lfw_image_path(root, name, index), root) for name, index in keys]
+    data = load_image_folder(root, image_size, 1, UNIT_RANGE, center_crop, cache_dir=cache_dir)
+    row = {name: i for i, name in enumerate(data.files)}
+    missing = [name for name in names if name not in row]
     if missing:
-        raise ValueError(f"{len(missing)} image(s) named in {pairs_path} are missing, e.g. {missing[0]}")
+        raise ValueError(f"{len(missing)} image(s) named in {pairs_path} are missing or unreadable, "
+                         f"e.g. {os.path.join(root, missing[0])}")
     position = {key: i for i, key in enumerate(keys)}
     first = np.array([position[(a, i)] for a, i, _, _, _ in pairs])
     second = np.array([position[(b, j)] for _, _, b, j, _ in pairs])
     same = np.array([a == b for a, _, b, _, _ in pairs])
     fold = np.array([f for *_, f in pairs])
-    return read_images(paths, image_size, center_crop), (first, second, same, fold)
+    return data[np.array([row[name] for name in names])], (first, second, same, fold)
 
 
 def verify_all(features_by_name, pairs):
@@ -233,9 +220,9 @@ def save_roc_plot(path, curves, title):
 
 
 # --- the two experiments ------------------------------------------------------------------------------
-def load_people(folder, image_size=32, center_crop=None):
+def load_people(folder, image_size=32, center_crop="square", cache_dir=None):
     """A folder with one subfolder per person, grayscale in [0, 1]; at least two people."""
-    data = load_image_folder(folder, image_size, 1, UNIT_RANGE, center_crop)
+    data = load_image_folder(folder, image_size, 1, UNIT_RANGE, center_crop, cache_dir=cache_dir)
     if len(data.classes) < 2:
         raise ValueError(f"{folder} holds one person ({data.classes[0]}); identity needs a subfolder per person")
     return data
@@ -276,7 +263,7 @@ def run_command(args):
     if face_task:
         data = load_lfw_subset(args.image_size, value_range=UNIT_RANGE, include_nonfaces=True)
     else:
-        data = load_people(args.data, args.image_size, args.center_crop)
+        data = load_people(args.data, args.image_size, crop_setting(args), args.cache_dir)
     models = trained.obtain_models(data.images, model_kinds(args.models), args.checkpoint, args.steps,
                                    args.seed)
     if face_task:
@@ -285,7 +272,8 @@ def run_command(args):
         curves = {name: (r["auc"], r["roc"]) for name, r in report["results"].items()}
         title = "face vs non-face (held-out probe scores)"
     else:
-        pair_data = pairs_dataset(args.data, args.pairs, args.image_size, args.center_crop) if args.pairs else None
+        pair_data = (pairs_dataset(args.data, args.pairs, args.image_size, crop_setting(args), args.cache_dir)
+                     if args.pairs else None)
         report = recognize_identities(data, models, pair_data, args.seed)
         table = identity_table(report["identification"], report["verification"], report["dims"])
         curves = {name: (r["auc"], r["roc"]) for name, r in report["verification"].items()}
