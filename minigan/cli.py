@@ -21,6 +21,7 @@ import numpy as np
 
 import minigan as mg
 from minigan.apps import register as _add_apps
+from minigan.apps.commands import add_cache_dir_option, add_crop_options
 from minigan.bench import register as _add_bench
 from minigan.data import load_dataset, to_unit_range
 from minigan.train import make_config, resume_config, run_training
@@ -50,8 +51,8 @@ def _add_common_train_options(parser):
     data.add_argument("--data", help="'lfw-subset' (embedded faces, default) or a folder of images")
     data.add_argument("--image-size", type=_positive_int, help="square image size (default 32)")
     data.add_argument("--channels", type=int, choices=(1, 3), help="1 = grayscale (default), 3 = RGB")
-    data.add_argument("--center-crop", type=_positive_int, help="crop a central square of this size before resizing")
-    data.add_argument("--limit", type=_positive_int, help="use at most this many images from a folder")
+    add_crop_options(data)
+    data.add_argument("--limit", type=_positive_int, help="a seeded random subset of this many images from a folder")
     data.add_argument("--flip", action="store_true", help="random horizontal flips")
     run = parser.add_argument_group("run")
     budget = run.add_mutually_exclusive_group()
@@ -114,6 +115,8 @@ def _run_train(args):
     options = {name: value for name, value in vars(args).items() if name not in ("command", "model", "run")}
     resume, overwrite = options.pop("resume", False), options.pop("overwrite", False)
     options["progress"] = not options.pop("quiet", False)
+    if options.pop("no_crop", False):
+        options["center_crop"] = None
     if "betas" in options:
         options["betas"] = list(options["betas"])
     if "hidden" in options:
@@ -175,12 +178,13 @@ def _add_reconstruct(subparsers):
     _add_checkpoint_options(parser, "reconstructions.png")
     parser.add_argument("--n", type=_positive_int, default=8, help="number of images (default 8)")
     parser.add_argument("--data", help="images to reconstruct (default: the run's training data)")
+    add_cache_dir_option(parser)
     parser.set_defaults(run=_run_reconstruct)
 
 
-def _dataset_for(config, model, source=None):
+def _dataset_for(config, model, source=None, cache_dir=None):
     return load_dataset(source or config["data"], config["image_size"], config["channels"], model.value_range,
-                        config["center_crop"], config["limit"])
+                        config["center_crop"], config["limit"], cache_dir or config.get("cache_dir"))
 
 
 def _run_reconstruct(args):
@@ -188,7 +192,7 @@ def _run_reconstruct(args):
     model, config = load_model(args.checkpoint, args.device)
     if config["model"] in ("gan", "dcgan"):
         raise ValueError(f"{config['model']} has no encoder; use an AE or VAE checkpoint")
-    images = _dataset_for(config, model, args.data).images
+    images = _dataset_for(config, model, args.data, args.cache_dir)
     chosen = images[np.random.default_rng(args.seed).permutation(len(images))[:args.n]]
     save_reconstructions(args.out, chosen, reconstruct(model, chosen), model.value_range)
     print(f"minigan: wrote {len(chosen)} reconstructions to {args.out}")
@@ -209,7 +213,7 @@ def latent_endpoints(model, config, rows, seed):
     if config["model"] not in ("ae", "convae"):
         return (rng.standard_normal((rows, latent_size(model))).astype(np.float32),
                 rng.standard_normal((rows, latent_size(model))).astype(np.float32))
-    images = _dataset_for(config, model).images
+    images = _dataset_for(config, model)
     picks = rng.permutation(len(images))[:2 * rows]
     if len(picks) < 2 * rows:
         raise ValueError(f"{rows} rows need {2 * rows} images, the data has {len(images)}")

@@ -55,6 +55,7 @@ DECODE_FLAGS = {
     3: {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
         8: cv2.IMREAD_REDUCED_COLOR_8},
 }
+FILES_PER_TASK = 32
 META_KEYS = ("format", "folder", "image_size", "channels", "crop", "files", "skipped", "pixels")
 
 
@@ -157,6 +158,11 @@ def decode_image(path, image_size, channels, crop="square", scale=1):
     return np.ascontiguousarray(resized[None] if channels == 1 else resized.transpose(2, 0, 1))
 
 
+def _decode_files(paths, image_size, channels, crop, scale):
+    """``decode_image`` of each path (one thread pool task: a few files, so the task overhead stays small)."""
+    return [decode_image(path, image_size, channels, crop, scale) for path in paths]
+
+
 def _first_readable_shape(paths, channels):
     for path in paths:
         try:
@@ -253,18 +259,20 @@ def _write_pixels(path, paths, files, image_size, channels, crop, progress, work
         pending = deque()
 
         def finish_oldest():
-            name, future = pending.popleft()
-            image = future.result()
-            if image is None:
-                skipped.append(name)
-            else:
-                out.write(image.data)
-            bar.update(1)
+            names, future = pending.popleft()
+            for name, image in zip(names, future.result()):
+                if image is None:
+                    skipped.append(name)
+                else:
+                    out.write(image.data)
+            bar.update(len(names))
 
         try:
-            for file_path, (name, _, _) in zip(paths, files):
-                pending.append((name, pool.submit(decode_image, file_path, image_size, channels, crop, scale)))
-                if len(pending) >= 8 * workers:
+            for start in range(0, len(paths), FILES_PER_TASK):
+                chunk = slice(start, start + FILES_PER_TASK)
+                future = pool.submit(_decode_files, paths[chunk], image_size, channels, crop, scale)
+                pending.append(([name for name, _, _ in files[chunk]], future))
+                if len(pending) >= 4 * workers:
                     finish_oldest()
             while pending:
                 finish_oldest()

@@ -15,7 +15,9 @@ family's loop (``train_gan``, ``train_ae`` or ``train_vae``) and writes to ``con
 
 Determinism: ``mg.manual_seed(seed)`` before building the model fixes the initial weights; the
 data order comes from ``DataLoader(seed=seed)``; the training noise from
-``default_rng([seed, 1])``; the fixed sample noise from ``default_rng([seed, 2])``. All the
+``default_rng([seed, 1])``; the fixed sample noise from ``default_rng([seed, 2])``; the real
+images FID-HOG compares with (``n_eval`` of them, read from the folder's cache) from
+``default_rng([seed, 4])``. All the
 states that change during training are in the checkpoint, so ``resume=True`` continues a run
 exactly as if it had never stopped.
 
@@ -42,6 +44,7 @@ import minigan as mg
 from minigan import backend
 from minigan.checkpoint import load_checkpoint, save_checkpoint
 from minigan.data import DataLoader, load_dataset, to_unit_range
+from minigan.image_cache import check_crop
 from minigan.metrics import fid_hog, reconstruction_mse
 from minigan.models import AE, DCGAN, MLPGAN, VAE, ConvAE, ConvVAE
 from minigan.optim import SGD, Adam
@@ -59,7 +62,8 @@ SAMPLES_PATTERN = os.path.join("samples", "step_*.png")
 COMPILE_NOTICE = "compiling CPU kernels (first run only, about a minute)"
 
 DEFAULTS = {
-    "data": "lfw-subset", "image_size": 32, "channels": 1, "center_crop": None, "limit": None, "flip": False,
+    "data": "lfw-subset", "image_size": 32, "channels": 1, "center_crop": "square", "limit": None, "flip": False,
+    "cache_dir": None,
     "steps": None, "epochs": None, "batch_size": 64, "lr": 2e-4, "betas": [0.5, 0.999], "seed": 0,
     "device": "cpu", "out": None, "sample_every": 100, "checkpoint_every": 200, "n_eval": 200,
     "stage2_step": None, "stage2_lr": None, "stage2_optimizer": None, "progress": True,
@@ -78,7 +82,8 @@ MODEL_DEFAULTS = {
             "latent_dim": 16},
     "convvae": {"steps": 800, "lr": 1e-3, "betas": [0.9, 0.999], "output_activation": "sigmoid", "latent_dim": 16},
 }
-RESUMABLE_CHANGES = ("steps", "epochs", "device", "progress", "out", "sample_every", "checkpoint_every", "n_eval")
+RESUMABLE_CHANGES = ("steps", "epochs", "device", "progress", "out", "sample_every", "checkpoint_every", "n_eval",
+                     "cache_dir")
 
 
 def make_config(model, **options):
@@ -106,6 +111,7 @@ def _validate(config):
             raise ValueError(f"{name} must be a positive integer, got {config[name]}")
     if config["lr"] <= 0:
         raise ValueError(f"lr must be positive, got {config['lr']}")
+    check_crop(config["center_crop"])
     if config["stage2_step"] is not None and config["stage2_lr"] is None and config["stage2_optimizer"] is None:
         raise ValueError("stage2_step needs stage2_lr and/or stage2_optimizer")
     if FAMILIES[config["model"]] == "vae":
@@ -291,19 +297,18 @@ class _Run:
         self.config, self.family = config, FAMILIES[config["model"]]
         self.out = config["out"]
         self.model = build_model(config)
-        dataset = load_dataset(config["data"], config["image_size"], config["channels"], self.model.value_range,
-                               config["center_crop"], config["limit"])
-        self.images = dataset.images
-        if config["batch_size"] > len(self.images):
-            raise ValueError(f"the data has {len(self.images)} images, fewer than one batch of "
-                             f"{config['batch_size']}; use --batch-size {len(self.images)} or less")
-        self.loader = DataLoader(self.images, config["batch_size"], flip=config["flip"], seed=config["seed"])
+        self.dataset = load_dataset(config["data"], config["image_size"], config["channels"], self.model.value_range,
+                                    config["center_crop"], config["limit"], config.get("cache_dir"), config["progress"])
+        if config["batch_size"] > len(self.dataset):
+            raise ValueError(f"the data has {len(self.dataset)} images, fewer than one batch of "
+                             f"{config['batch_size']}; use --batch-size {len(self.dataset)} or less")
+        self.loader = DataLoader(self.dataset, config["batch_size"], flip=config["flip"], seed=config["seed"])
         self.steps = config["steps"] if config["steps"] is not None else config["epochs"] * len(self.loader)
         self.optimizers = build_optimizers(config, self.model)
         self.noise_rng = np.random.default_rng([config["seed"], 1])
         self.fixed_z = np.random.default_rng([config["seed"], 2]).standard_normal(
             (64, latent_size(self.model))).astype(np.float32)
-        self.fixed_images = self.images[:8]
+        self.fixed_images = self.dataset[:8]
         self.step, self.history = 0, {}
         self.bar, self.interrupted = None, False
 
@@ -394,18 +399,20 @@ class _Run:
                 self.bar.close()
 
     def evaluate(self):
-        """FID-HOG of ``n_eval`` generated images against the training images; reconstruction MSE in [0, 1] units."""
+        """FID-HOG of ``n_eval`` generated images against a seeded sample of ``n_eval`` training images (all
+        of them when there are fewer); reconstruction MSE of that sample, in [0, 1] units."""
         metrics = {}
         value_range = self.model.value_range
+        real = self.dataset.sample(self.config["n_eval"], seed=[self.config["seed"], 4])
         if self.family != "ae":
             z = np.random.default_rng([self.config["seed"], 3]).standard_normal(
                 (self.config["n_eval"], latent_size(self.model))).astype(np.float32)
             samples = _in_batches(lambda chunk: generate(self.model, chunk), z)
-            metrics["fid_hog"] = fid_hog(samples, self.images, value_range)
-            metrics["fid_hog_images"] = [len(samples), len(self.images)]
+            metrics["fid_hog"] = fid_hog(samples, real, value_range)
+            metrics["fid_hog_images"] = [len(samples), len(real)]
         if self.family != "gan":
-            recon = _in_batches(lambda chunk: reconstruct(self.model, chunk), self.images)
-            metrics["reconstruction_mse"] = reconstruction_mse(to_unit_range(self.images, value_range),
+            recon = _in_batches(lambda chunk: reconstruct(self.model, chunk), real)
+            metrics["reconstruction_mse"] = reconstruction_mse(to_unit_range(real, value_range),
                                                                to_unit_range(recon, value_range))
             save_reconstructions(os.path.join(self.out, "reconstructions.png"), self.fixed_images,
                                  reconstruct(self.model, self.fixed_images), value_range)
