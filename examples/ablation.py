@@ -55,7 +55,7 @@ def run_all(args):
                              out=os.path.join(args.out, folder_name(name)), sample_every=args.steps,
                              checkpoint_every=args.steps, progress=not args.quiet, **extra)
         print(f"== {name}")
-        results[name] = run_training(config)
+        results[name] = run_training(config, overwrite=True)  # a rerun trains every variant afresh
     return results
 
 

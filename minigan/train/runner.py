@@ -231,10 +231,6 @@ def _in_batches(function, inputs, batch_size=100):
     return np.concatenate([function(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)])
 
 
-class ExistingRunError(ValueError):
-    """The output folder already holds a run, and neither resuming nor overwriting it was asked for."""
-
-
 def prepare_out_folder(out, resume=False, overwrite=False):
     """Refuse to train into a folder that holds a run (a checkpoint or config.json) unless ``resume`` or
     ``overwrite``; ``overwrite`` deletes the files a run writes there (``RUN_FILES`` and the sample images),
@@ -243,8 +239,8 @@ def prepare_out_folder(out, resume=False, overwrite=False):
         raise ValueError("resume continues the run in the folder and overwrite replaces it; ask for one of them")
     holds_run = any(os.path.isfile(os.path.join(out, name)) for name in (CHECKPOINT_NAME, "config.json"))
     if holds_run and not (resume or overwrite):
-        raise ExistingRunError(f"{out} already holds a run; continue it with --resume, or replace it with "
-                               f"--overwrite (deletes its checkpoint and sample images)")
+        raise ValueError(f"{out} already holds a run; continue it with --resume, or replace it with "
+                         f"--overwrite (deletes its checkpoint and sample images)")
     if overwrite:
         old = [os.path.join(out, name) for name in RUN_FILES] + glob.glob(os.path.join(out, SAMPLES_PATTERN))
         for path in old:
