@@ -13,7 +13,7 @@ import numpy as np
 
 from minigan.autograd import Function
 from minigan.backend import array_module, scatter_add
-from minigan.tensor import Tensor, tensor
+from minigan.tensor import Tensor, default_generator, tensor
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -1409,3 +1409,318 @@ def norm(x, p=2, dim=None, keepdim=False):
         raise ValueError(f"norm: p must be a positive number, 'fro' or inf, got {p!r}")
     powered = x * x if p == 2 else absolute(x) ** p
     return sum(powered, axis=dim, keepdims=keepdim) ** (1.0 / p)
+
+
+# --------------------------------------------------------------------------------------
+# torch.nn's layers and losses: softplus, softmax, dropout, nearest upsampling, embedding,
+# L1 / cross-entropy / NLL losses
+# --------------------------------------------------------------------------------------
+class _Softplus(Function):
+    """y = ln(1 + e^{βx}) / β, and y = x where βx > threshold (PyTorch's linear region);
+    dx = g · σ(βx), and g where βx > threshold."""
+
+    @staticmethod
+    def forward(ctx, x, beta, threshold):
+        ctx.x, ctx.beta, ctx.threshold = x, beta, threshold
+        return ctx.kernels.softplus_forward(x, beta, threshold)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.kernels.softplus_backward(g, ctx.x, ctx.beta, ctx.threshold)
+
+    @staticmethod
+    def backward_graph(ctx, g, x):
+        linear = _constant((ctx.beta * ctx.x > ctx.threshold).astype(ctx.x.dtype), x)
+        return g * (linear + (1 - linear) * sigmoid(x * ctx.beta))
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """Smooth ReLU ln(1 + e^{βx}) / β, linear (y = x) where βx > threshold (``torch.nn.functional.softplus``)."""
+    _check_float("softplus", x)
+    if beta == 0:
+        raise ValueError("softplus: beta must be non-zero")
+    return _Softplus.apply(x, beta=float(beta), threshold=float(threshold))
+
+
+def _softmax_dim(op, x, dim):
+    """torch's choice when ``dim`` is None (0 for 0-, 1- and 3-D input, else 1), checked and made non-negative."""
+    if dim is None:
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+    if not -max(x.ndim, 1) <= dim < max(x.ndim, 1):
+        raise ValueError(f"{op}: dim {dim} is out of range for input of shape {x.shape}")
+    return dim % max(x.ndim, 1)
+
+
+def _shifted(x, dim):
+    """x − max_dim x, the maximum held constant (it cancels in softmax, so the gradient is exact)."""
+    return x - _constant(x.array.max(axis=dim, keepdims=True), x)
+
+
+def softmax(x, dim=None):
+    """softmax(x)_i = e^{x_i} / Σ_j e^{x_j} along ``dim``."""
+    dim = _softmax_dim("softmax", x, dim)
+    e = exp(_shifted(x, dim))
+    return e / sum(e, axis=dim, keepdims=True)
+
+
+def log_softmax(x, dim=None):
+    """log softmax(x)_i = x_i − log Σ_j e^{x_j} along ``dim``."""
+    dim = _softmax_dim("log_softmax", x, dim)
+    shifted = _shifted(x, dim)
+    return shifted - log(sum(exp(shifted), axis=dim, keepdims=True))
+
+
+def _dropout(op, x, p, training, mask_shape):
+    """y = x · m / (1 − p) with m ~ Bernoulli(1 − p) of ``mask_shape`` (broadcast over x), drawn on the CPU
+    from minigan's global generator (``manual_seed``); y = x when not training."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"{op}: p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    keep = default_generator().random(mask_shape) >= p
+    scale = keep / (1 - p) if p < 1 else np.zeros(mask_shape)
+    return x * _constant(array_module(x.device).asarray(scale.astype(x.dtype)), x)
+
+
+def dropout(x, p=0.5, training=True, inplace=False):
+    """Zero each element with probability p and scale the rest by 1/(1 − p) (``inplace`` accepted, not needed)."""
+    return _dropout("dropout", x, p, training, x.shape)
+
+
+def dropout2d(x, p=0.5, training=True, inplace=False):
+    """Zero whole channels of (N, C, H, W) or (C, H, W) input with probability p, scale the rest by 1/(1 − p)."""
+    _check_ndim("dropout2d", "input", x, (3, 4))
+    return _dropout("dropout2d", x, p, training, x.shape[:-2] + (1, 1))
+
+
+class _UpsampleNearest2d(Function):
+    """y[n,c,h,w] = x[n,c,⌊h/sh⌋,⌊w/sw⌋];  dx[n,c,i,j] = Σ_{a<sh, b<sw} g[n,c,i·sh+a,j·sw+b]."""
+
+    name = "interpolate"
+
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.scale = scale
+        return ctx.kernels.upsample_nearest2d_forward(x, scale)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.kernels.upsample_nearest2d_backward(ctx.xp.ascontiguousarray(g), ctx.scale)
+
+    @staticmethod
+    def backward_graph(ctx, g, x):
+        (sh, sw), (n, c, h, w) = ctx.scale, x.shape
+        return sum(g.reshape((n, c, h, sh, w, sw)), axis=(3, 5))
+
+
+def _whole_factors(op, x, size, scale_factor):
+    """The whole-number upsampling factors (sh, sw) that ``size`` or ``scale_factor`` asks for."""
+    if (size is None) == (scale_factor is None):
+        raise ValueError(f"{op}: give exactly one of size and scale_factor")
+    if scale_factor is not None:
+        factors = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * 2
+    else:
+        sizes = tuple(size) if isinstance(size, (tuple, list)) else (size,) * 2
+        factors = tuple(s / n for s, n in zip(sizes, x.shape[2:]))
+    if len(factors) != 2 or any(f <= 0 for f in factors):
+        raise ValueError(f"{op}: expected two positive factors for input of shape {x.shape}, got "
+                         f"size={size}, scale_factor={scale_factor}")
+    if any(float(f) != int(f) for f in factors):
+        raise NotImplementedError(f"minigan's {op} upsamples by whole-number factors only, got "
+                                  f"size={size}, scale_factor={scale_factor} for input of shape {x.shape}")
+    return int(factors[0]), int(factors[1])
+
+
+def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None,
+                antialias=False):
+    """Nearest-neighbour upsampling of x (N, C, H, W) by whole-number factors (given as ``scale_factor``
+    or as an output ``size`` that is a multiple of the input's), as ``torch.nn.functional.interpolate``."""
+    op = "interpolate"
+    if mode != "nearest" or align_corners is not None or antialias:
+        raise NotImplementedError(f"minigan's {op} supports mode='nearest' only (no align_corners or antialias), "
+                                  f"got mode={mode!r}")
+    _check_ndim(op, "input", x, (4,))
+    _check_float(op, x)
+    return _UpsampleNearest2d.apply(x, scale=_whole_factors(op, x, size, scale_factor))
+
+
+class _Embedding(Function):
+    """y[p, :] = W[indices[p], :];  dW[k, :] = Σ_{p: indices[p] = k} g[p, :] (scatter-add; 0 for padding_idx)."""
+
+    @staticmethod
+    def forward(ctx, weight, indices, padding_idx):
+        ctx.indices, ctx.padding_idx, ctx.num_embeddings = indices, padding_idx, weight.shape[0]
+        return ctx.kernels.embedding_forward(weight, indices)
+
+    @staticmethod
+    def backward(ctx, g):
+        grad = ctx.kernels.embedding_backward(ctx.xp.ascontiguousarray(g), ctx.indices, ctx.num_embeddings)
+        if ctx.padding_idx is not None:
+            grad[ctx.padding_idx] = 0
+        return grad
+
+    @staticmethod
+    def backward_graph(ctx, g, weight):
+        """dW = Oᵀ g with the one-hot rows O[p, k] = [indices[p] = k] (column padding_idx zeroed)."""
+        xp, flat = ctx.xp, ctx.indices.reshape(-1)
+        one_hot = xp.zeros((flat.size, ctx.num_embeddings), dtype=weight.dtype)
+        one_hot[xp.arange(flat.size), flat] = 1
+        if ctx.padding_idx is not None:
+            one_hot[:, ctx.padding_idx] = 0
+        return _constant(one_hot.T.copy(), weight) @ g.reshape((flat.size, weight.shape[1]))
+
+
+def _class_indices(op, name, target, device):
+    """An integer Tensor or array -> a contiguous int64 array on ``device``."""
+    values = target.array if isinstance(target, Tensor) else array_module(device).asarray(target)
+    if values.dtype.kind not in "iu":
+        raise TypeError(f"{op}: {name} must hold integer indices (int64), got dtype {values.dtype}")
+    return array_module(device).ascontiguousarray(values.astype(np.int64, copy=False))
+
+
+def embedding(indices, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    """Rows of weight (num_embeddings, D) picked by integer ``indices`` of any shape: y (*indices.shape, D)
+    (``torch.nn.functional.embedding``); the row ``padding_idx`` gets no gradient."""
+    op = "embedding"
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError(f"minigan's {op} does not support max_norm, scale_grad_by_freq or sparse")
+    _check_ndim(op, "weight", weight, (2,))
+    _check_float(op, weight)
+    index = _class_indices(op, "indices", indices, weight.device)
+    if index.size and (int(index.min()) < 0 or int(index.max()) >= weight.shape[0]):
+        raise ValueError(f"{op}: indices must lie in [0, {weight.shape[0]}) for weight of shape {weight.shape}, "
+                         f"got [{int(index.min())}, {int(index.max())}]")
+    if padding_idx is not None:
+        padding_idx = int(padding_idx) % weight.shape[0]
+    return _Embedding.apply(weight, indices=index, padding_idx=padding_idx)
+
+
+class _L1Loss(Function):
+    """ℓ = |x − t|, reduced;  dx = g · sign(x − t) (0 where x = t),  dt = −dx."""
+
+    name = "l1_loss"
+
+    @staticmethod
+    def forward(ctx, x, target, reduction):
+        ctx.x, ctx.target, ctx.reduction = x, target, reduction
+        return ctx.kernels.l1_forward(x, target, reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        dx = ctx.kernels.l1_backward(g, ctx.x, ctx.target, ctx.reduction)
+        return (dx if ctx.needs_input_grad[0] else None), (-dx if ctx.needs_input_grad[1] else None)
+
+    @staticmethod
+    def backward_graph(ctx, g, x, target):
+        scale = 1.0 / ctx.x.size if ctx.reduction == "mean" else 1.0
+        dx = g * _constant(ctx.xp.sign(ctx.x - ctx.target) * scale, x)
+        return (dx if ctx.needs_input_grad[0] else None), (-dx if ctx.needs_input_grad[1] else None)
+
+
+def legacy_reduction(size_average, reduce, reduction):
+    """torch's deprecated ``size_average``/``reduce`` pair decides the reduction when either is given:
+    reduce=False → 'none', else size_average=False → 'sum', else 'mean'."""
+    if size_average is None and reduce is None:
+        return reduction
+    if reduce is not None and not reduce:
+        return "none"
+    return "sum" if size_average is not None and not size_average else "mean"
+
+
+def l1_loss(x, target, size_average=None, reduce=None, reduction="mean"):
+    """Mean absolute error |x − target|, reduced (``torch.nn.functional.l1_loss``)."""
+    return _loss(_L1Loss, "l1_loss", x, target, legacy_reduction(size_average, reduce, reduction))
+
+
+def _per_row(ctx, g):
+    """The incoming gradient as a column (N, 1): g itself ('none') or the one value (/N for 'mean')."""
+    if ctx.reduction == "none":
+        return g.reshape((-1, 1))
+    return g * (1.0 / ctx.rows if ctx.reduction == "mean" else 1.0)
+
+
+def _one_hot(ctx, dtype):
+    """O[n, c] = [c = t_n] for the targets saved by a classification loss."""
+    one_hot = ctx.xp.zeros(ctx.scores.shape, dtype=dtype)
+    one_hot[ctx.xp.arange(ctx.rows), ctx.target] = 1
+    return one_hot
+
+
+class _CrossEntropy(Function):
+    """ℓ_n = log Σ_c e^{z[n,c]} − z[n,t_n], reduced;  dz[n,c] = g_n · (softmax(z_n)_c − [c = t_n])."""
+
+    @staticmethod
+    def forward(ctx, logits, target, reduction):
+        ctx.scores, ctx.target, ctx.reduction, ctx.rows = logits, target, reduction, logits.shape[0]
+        return ctx.kernels.cross_entropy_forward(logits, target, reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.kernels.cross_entropy_backward(g, ctx.scores, ctx.target, ctx.reduction)
+
+    @staticmethod
+    def backward_graph(ctx, g, z):
+        return (softmax(z, 1) - _constant(_one_hot(ctx, z.dtype), z)) * _per_row(ctx, g)
+
+
+class _NLLLoss(Function):
+    """ℓ_n = −logp[n, t_n], reduced;  dlogp[n, c] = −g_n · [c = t_n]."""
+
+    name = "nll_loss"
+
+    @staticmethod
+    def forward(ctx, logp, target, reduction):
+        ctx.scores, ctx.target, ctx.reduction, ctx.rows = logp, target, reduction, logp.shape[0]
+        return ctx.kernels.nll_forward(logp, target, reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.kernels.nll_backward(g, ctx.scores, ctx.target, ctx.reduction)
+
+    @staticmethod
+    def backward_graph(ctx, g, logp):
+        return _constant(-_one_hot(ctx, logp.dtype), logp) * _per_row(ctx, g)
+
+
+def _classification_loss(function, op, scores, target, weight, ignore_index, reduction):
+    """Checks, then ``function`` on scores (N, C) (also (C,), or (N, C, d1, ...) with the class axis moved
+    last) and int64 targets of the matching shape; 'none' keeps the target's shape."""
+    _check_reduction(op, reduction)
+    _check_float(op, scores)
+    if weight is not None:
+        raise NotImplementedError(f"minigan's {op} does not support class weights (weight=...)")
+    if isinstance(target, Tensor) and np.dtype(target.dtype).kind == "f":
+        raise NotImplementedError(f"minigan's {op} takes class indices (int64) as targets, not probabilities")
+    index = _class_indices(op, "target", target, scores.device)
+    expected = scores.shape[:1] + scores.shape[2:] if scores.ndim >= 2 else ()
+    if scores.ndim < 1 or index.shape != expected:
+        raise ValueError(f"{op}: input of shape {scores.shape} needs a target of shape {expected}, "
+                         f"got {index.shape}")
+    classes = scores.shape[1] if scores.ndim >= 2 else scores.shape[0]
+    if index.size and bool((index == ignore_index).any()):
+        raise NotImplementedError(f"minigan's {op} does not support ignore_index: target holds {ignore_index}")
+    if index.size and (int(index.min()) < 0 or int(index.max()) >= classes):
+        raise ValueError(f"{op}: target classes must lie in [0, {classes}), got [{int(index.min())}, "
+                         f"{int(index.max())}]")
+    rows = scores.reshape((1, classes)) if scores.ndim == 1 else scores
+    if rows.ndim > 2:
+        rows = rows.permute((0, *range(2, rows.ndim), 1)).reshape((-1, classes))
+    loss = function.apply(rows, target=index.reshape(-1), reduction=reduction)
+    return loss.reshape(index.shape) if reduction == "none" else loss
+
+
+def cross_entropy(x, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0):
+    """Cross-entropy of logits x (N, C) against class indices (N,): log Σ_c e^{x_c} − x_t, reduced
+    (= nll_loss(log_softmax(x, 1), target), fused) as ``torch.nn.functional.cross_entropy``."""
+    if label_smoothing:
+        raise NotImplementedError("minigan's cross_entropy does not support label_smoothing")
+    return _classification_loss(_CrossEntropy, "cross_entropy", x, target, weight, ignore_index,
+                                legacy_reduction(size_average, reduce, reduction))
+
+
+def nll_loss(logp, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    """Negative log-likelihood −logp[n, t_n] of log-probabilities (N, C) and class indices (N,), reduced."""
+    return _classification_loss(_NLLLoss, "nll_loss", logp, target, weight, ignore_index,
+                                legacy_reduction(size_average, reduce, reduction))

@@ -29,6 +29,9 @@ KERNEL_API = (
     "mse_forward", "mse_backward", "kl_normal_forward", "kl_normal_backward",
     "max_pool2d_forward", "max_pool2d_backward", "max_unpool2d_forward", "max_unpool2d_backward",
     "sgd_step", "adam_step",
+    "upsample_nearest2d_forward", "upsample_nearest2d_backward", "embedding_forward", "embedding_backward",
+    "softplus_forward", "softplus_backward", "l1_forward", "l1_backward",
+    "cross_entropy_forward", "cross_entropy_backward", "nll_forward", "nll_backward", "rmsprop_step",
 )
 """Names every kernel set must export, with the parameter names used here."""
 
@@ -430,3 +433,152 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, wei
     step_size = lr / (1 - beta1 ** step)
     denom = np.sqrt(exp_avg_sq) / math.sqrt(1 - beta2 ** step) + eps
     param -= step_size * (exp_avg / denom)
+
+
+# ----------------------------------------------------------------------------- torch-surface ops
+# Nearest upsampling, embedding lookup, softplus, L1 / cross-entropy / NLL losses, RMSprop.
+# Class scores are (N, C); class targets are int64 (N,) in [0, C).
+
+def check_upsample_scale(op, shape, scale):
+    """ValueError unless `shape` is 4-D (N, C, H, W) and `scale` a pair of ints >= 1."""
+    if len(shape) != 4 or len(scale) != 2 or min(scale) < 1:
+        raise ValueError(f"{op}: need a 4-D (N, C, H, W) array and a scale of two ints >= 1, "
+                         f"got shape {tuple(shape)} and scale {tuple(scale)}")
+
+
+def upsample_nearest2d_forward(x, scale):
+    """y[n, c, h, w] = x[n, c, h // sh, w // sw], y of shape (N, C, H*sh, W*sw)."""
+    check_upsample_scale("upsample_nearest2d_forward", x.shape, scale)
+    return np.repeat(np.repeat(x, scale[0], axis=2), scale[1], axis=3)
+
+
+def upsample_nearest2d_backward(grad_y, scale):
+    """grad_x[n, c, i, j] = sum_{a < sh, b < sw} grad_y[n, c, i*sh + a, j*sw + b]."""
+    op = "upsample_nearest2d_backward"
+    check_upsample_scale(op, grad_y.shape, scale)
+    (n, c, h, w), (sh, sw) = grad_y.shape, scale
+    if h % sh or w % sw:
+        raise ValueError(f"{op}: grad_y {grad_y.shape} is not a whole multiple of scale {tuple(scale)}")
+    return grad_y.reshape(n, c, h // sh, sh, w // sw, sw).sum(axis=(3, 5))
+
+
+def check_embedding(op, weight_shape, indices):
+    """ValueError unless weight is (num_embeddings, D) and every index lies in [0, num_embeddings);
+    TypeError unless the indices are int64."""
+    if len(weight_shape) != 2:
+        raise ValueError(f"{op}: weight must be 2-D (num_embeddings, embedding_dim), got {tuple(weight_shape)}")
+    if indices.dtype != np.int64:
+        raise TypeError(f"{op}: indices must be int64, got {indices.dtype}")
+    check_indices(op, indices, weight_shape[0])
+
+
+def embedding_forward(weight, indices):
+    """y[p, d] = weight[indices[p], d] for every position p of indices; y (*indices.shape, D)."""
+    check_embedding("embedding_forward", weight.shape, indices)
+    return weight[indices]
+
+
+def embedding_backward(grad_y, indices, num_embeddings):
+    """grad_weight[k, d] = sum_{p : indices[p] = k} grad_y[p, d] (scatter-add), (num_embeddings, D)."""
+    dim = grad_y.shape[-1]
+    check_embedding("embedding_backward", (num_embeddings, dim), indices)
+    if grad_y.shape != indices.shape + (dim,):
+        raise ValueError(f"embedding_backward: grad_y {grad_y.shape} does not match indices {indices.shape}")
+    grad_weight = np.zeros((num_embeddings, dim), dtype=grad_y.dtype)
+    np.add.at(grad_weight, indices.reshape(-1), grad_y.reshape(-1, dim))
+    return grad_weight
+
+
+def softplus_forward(x, beta, threshold):
+    """y = log(1 + e^(beta x)) / beta, and y = x where beta x > threshold (as PyTorch)."""
+    bx = beta * x
+    return np.where(bx > threshold, x, np.log1p(np.exp(np.minimum(bx, threshold))) / beta)
+
+
+def softplus_backward(grad_y, x, beta, threshold):
+    """grad_x = grad_y * sigmoid(beta x), and grad_y where beta x > threshold."""
+    bx = beta * x
+    return np.where(bx > threshold, grad_y, grad_y * sigmoid_forward(bx))
+
+
+def l1_forward(x, target, reduction):
+    """l = |x - t|, reduced."""
+    check_same("l1_forward", x=x, target=target)
+    return _reduce("l1_forward", np.abs(x - target), reduction)
+
+
+def l1_backward(grad_out, x, target, reduction):
+    """grad_x = g * sign(x - t) (0 where x = t, as PyTorch; grad_target = -grad_x)."""
+    g = _expand("l1_backward", grad_out, x.shape, reduction)
+    return g * np.sign(x - target)
+
+
+def check_class_targets(op, scores, target):
+    """ValueError unless scores is (N, C) and target (N,) holds classes in [0, C); TypeError unless int64."""
+    if scores.ndim != 2 or target.shape != scores.shape[:1]:
+        raise ValueError(f"{op}: need scores (N, C) and target (N,), got {scores.shape} and {target.shape}")
+    if target.dtype != np.int64:
+        raise TypeError(f"{op}: target must hold int64 class indices, got {target.dtype}")
+    check_indices(op, target, scores.shape[1])
+
+
+def _log_softmax_rows(z):
+    """log softmax of each row: z - max - log sum e^(z - max)."""
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def cross_entropy_forward(logits, target, reduction):
+    """l_n = log sum_c e^(z[n, c]) - z[n, t_n] (evaluated after subtracting the row maximum), reduced over n."""
+    check_class_targets("cross_entropy_forward", logits, target)
+    rows = np.arange(logits.shape[0])
+    return _reduce("cross_entropy_forward", -_log_softmax_rows(logits)[rows, target], reduction)
+
+
+def cross_entropy_backward(grad_out, logits, target, reduction):
+    """grad_z[n, c] = g_n * (softmax(z[n])_c - [c = t_n])."""
+    check_class_targets("cross_entropy_backward", logits, target)
+    g = _expand("cross_entropy_backward", grad_out, target.shape, reduction)
+    grad = np.exp(_log_softmax_rows(logits))
+    grad[np.arange(logits.shape[0]), target] -= 1
+    return g[:, None] * grad
+
+
+def nll_forward(logp, target, reduction):
+    """l_n = -logp[n, t_n], reduced over n."""
+    check_class_targets("nll_forward", logp, target)
+    return _reduce("nll_forward", -logp[np.arange(logp.shape[0]), target], reduction)
+
+
+def nll_backward(grad_out, logp, target, reduction):
+    """grad_logp[n, c] = -g_n * [c = t_n]."""
+    check_class_targets("nll_backward", logp, target)
+    g = _expand("nll_backward", grad_out, target.shape, reduction)
+    grad = np.zeros_like(logp)
+    grad[np.arange(logp.shape[0]), target] = -g
+    return grad
+
+
+def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buf, lr, alpha, eps, weight_decay, momentum):
+    """In place (PyTorch's RMSprop); `grad_avg` is None unless centered, `momentum_buf` None when momentum == 0:
+
+        g = grad + wd * p
+        v <- alpha * v + (1 - alpha) * g^2
+        centered: ga <- alpha * ga + (1 - alpha) * g,  avg = sqrt(v - ga^2) + eps;  else avg = sqrt(v) + eps
+        momentum: buf <- momentum * buf + g / avg,  p <- p - lr * buf;  else p <- p - lr * g / avg
+    """
+    g = grad + weight_decay * param
+    square_avg *= alpha
+    square_avg += (1 - alpha) * g * g
+    if grad_avg is not None:
+        grad_avg *= alpha
+        grad_avg += (1 - alpha) * g
+        avg = np.sqrt(square_avg - grad_avg * grad_avg) + eps
+    else:
+        avg = np.sqrt(square_avg) + eps
+    if momentum != 0:
+        momentum_buf *= momentum
+        momentum_buf += g / avg
+        param -= lr * momentum_buf
+    else:
+        param -= lr * (g / avg)

@@ -101,7 +101,7 @@ def test_unflatten_and_pool_layers_shapes():
     # every kept value sits at its argmax and equals the window maximum
     windows = image.numpy().reshape(2, 3, 2, 3, 3, 3).max(axis=(3, 5))
     np.testing.assert_array_equal(pooled.numpy(), windows)
-    assert np.count_nonzero(restored.numpy()) == pooled.size
+    assert np.count_nonzero(restored.numpy()) == pooled.numel()
 
 
 def test_default_init_bounds_and_dcgan_init():

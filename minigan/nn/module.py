@@ -52,34 +52,83 @@ class Module:
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
+    # --- registration -----------------------------------------------------------------
+    def add_module(self, name, module):
+        """Register ``module`` (a Module or None) as the child ``name``, as ``setattr`` does."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}.add_module: {name!r} must be a Module or None, "
+                            f"got {type(module).__name__}")
+        setattr(self, name, module)
+        if module is None:
+            self._modules[name] = None
+
+    def register_parameter(self, name, param):
+        """Register ``param`` (a Parameter or None) under ``name``."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"{type(self).__name__}.register_parameter: {name!r} must be a Parameter or None, "
+                            f"got {type(param).__name__}")
+        setattr(self, name, param)
+
     # --- traversal ------------------------------------------------------------------------
-    def named_modules(self, prefix=""):
-        yield prefix, self
+    def named_children(self):
+        """(name, child module) pairs of the direct children, in registration order."""
         for name, child in self._modules.items():
-            yield from child.named_modules(f"{prefix}{name}.")
+            if child is not None:
+                yield name, child
+
+    def children(self):
+        return [child for _, child in self.named_children()]
+
+    def named_modules(self, memo=None, prefix=""):
+        """(dotted name, module) for this module ('' or ``prefix``) and every descendant, depth first,
+        each module once (as ``torch.nn.Module.named_modules``: names ``'0'``, ``'0.conv'``, ...)."""
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name)
 
     def modules(self):
         return [module for _, module in self.named_modules()]
 
-    def children(self):
-        return list(self._modules.values())
+    def apply(self, fn):
+        """Call ``fn(module)`` on every child (recursively), then on this module; returns self.
+
+        The torch idiom ``net.apply(weights_init)`` with ``weights_init`` testing
+        ``m.__class__.__name__`` works unchanged."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def _named_members(self, registry):
+        seen = set()
+        for prefix, module in self.named_modules():
+            for name, member in getattr(module, registry).items():
+                if member is not None and id(member) not in seen:
+                    seen.add(id(member))
+                    yield (f"{prefix}.{name}" if prefix else name), member
 
     def named_parameters(self):
         """(dotted name, Parameter) pairs in registration order, each parameter once."""
-        seen = set()
-        for prefix, module in self.named_modules():
-            for name, param in module._parameters.items():
-                if id(param) not in seen:
-                    seen.add(id(param))
-                    yield prefix + name, param
+        return self._named_members("_parameters")
 
     def parameters(self):
         return [param for _, param in self.named_parameters()]
 
     def named_buffers(self):
-        for prefix, module in self.named_modules():
-            for name, buffer in module._buffers.items():
-                yield prefix + name, buffer
+        return self._named_members("_buffers")
+
+    def buffers(self):
+        return [buffer for _, buffer in self.named_buffers()]
+
+    def requires_grad_(self, requires_grad=True):
+        """Switch gradient tracking of every parameter on or off; returns self."""
+        for param in self.parameters():
+            param.requires_grad = bool(requires_grad)
+        return self
 
     # --- state ----------------------------------------------------------------------------
     def state_dict(self):
@@ -113,9 +162,13 @@ class Module:
     def eval(self):
         return self.train(False)
 
-    def zero_grad(self):
+    def zero_grad(self, set_to_none=True):
+        """Drop every parameter's gradient (``set_to_none=False``: fill it with zeros instead)."""
         for param in self.parameters():
-            param.grad = None
+            if set_to_none:
+                param.grad = None
+            elif param.grad is not None:
+                param.grad.array[...] = 0
 
     def to(self, target):
         """Move every parameter and buffer to a device, or convert them to a dtype; returns self."""
@@ -127,6 +180,15 @@ class Module:
                     if tensor.grad is not None:
                         tensor.grad = tensor.grad.to(target)
         return self
+
+    def cuda(self, device=None):
+        """``to('cuda')`` (one GPU: a device index other than 0 is refused)."""
+        if device not in (None, 0, "cuda", "cuda:0"):
+            raise NotImplementedError(f"{type(self).__name__}.cuda: minigan runs on one GPU, got device={device!r}")
+        return self.to("cuda")
+
+    def cpu(self):
+        return self.to("cpu")
 
     def double(self):
         return self.to(np.float64)
@@ -142,6 +204,6 @@ class Module:
 
     def __repr__(self):
         lines = [f"{type(self).__name__}({self.extra_repr()}"]
-        for name, child in self._modules.items():
+        for name, child in self.named_children():
             lines.append(f"  ({name}): " + repr(child).replace("\n", "\n  "))
         return lines[0] + ")" if len(lines) == 1 else "\n".join(lines) + "\n)"
