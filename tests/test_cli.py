@@ -163,7 +163,7 @@ def test_small_folder_suggests_batch_size_and_names_the_skipped_files(tmp_path, 
     assert main(["train", "gan", "--data", str(folder), "--out", str(tmp_path / "run")] + TINY) == 1
     err = capsys.readouterr().err
     warnings = [line for line in err.splitlines() if line.startswith("minigan: warning: skipped 2")]
-    assert len(warnings) == 1
+    assert len(warnings) == 1 and "broken.png" in warnings[0] and "notes.txt" in warnings[0]
     assert ".py:" not in err and "Traceback" not in err
     assert err.splitlines()[-1] == ("minigan: error: the data has 3 images, fewer than one batch of 8; "
                                     "use --batch-size 3 or less")
