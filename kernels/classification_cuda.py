@@ -1,0 +1,94 @@
+"""Host side of ``kernels/classification.cu``: the cross-entropy, NLL and L1 losses of
+docs/kernel_api.md on 'cuda' / 'cuda-sim'. The kernels write one loss per row (element); 'sum'
+and 'mean' add them in one block (sum_losses)."""
+
+import numpy as np
+
+from minigan.kernels.cuda_launch import CudaSource, Launcher, check_shape, float_dtype
+from minigan.reference import check_class_targets, check_reduction, check_same
+
+SOURCE = CudaSource("classification", ("cross_entropy_forward", "cross_entropy_backward", "nll_forward",
+                                       "nll_backward", "l1_forward", "l1_backward", "sum_losses"))
+
+
+class ClassificationCuda(Launcher):
+    """cross_entropy, nll, l1: forward and backward."""
+
+    def _reduced(self, losses, reduction):
+        """'none': the losses; 'sum' / 'mean': their sum (/ count) as a 0-d array, added by one block."""
+        if reduction == "none":
+            return losses
+        out = self.xp.empty((), dtype=losses.dtype)
+        divisor = losses.dtype.type(losses.size if reduction == "mean" else 1)
+        self._launch(SOURCE, "sum_losses", losses.dtype, (losses, np.int64(losses.size), divisor, out), blocks=1)
+        return out
+
+    def _upstream(self, op, grad_out, like, shape, reduction):
+        """(grad_out, grad_full, divisor): the kernels' g = grad_out[i or 0] / divisor, for losses of
+        ``shape`` computed from the float array ``like``."""
+        check_reduction(op, reduction)
+        grad_out = self._input(grad_out)
+        check_shape(op, "grad_out", grad_out, shape if reduction == "none" else ())
+        dtype = float_dtype(op, input=like, grad_out=grad_out)
+        count = int(np.prod(shape))
+        return grad_out, np.int32(reduction == "none"), dtype.type(count if reduction == "mean" else 1)
+
+    def _rows_forward(self, op, scores, target, reduction):
+        dtype = float_dtype(op, scores=scores)
+        check_class_targets(op, scores, target)
+        check_reduction(op, reduction)
+        rows, classes = scores.shape
+        losses = self.xp.empty(rows, dtype=dtype)
+        self._launch(SOURCE, op, dtype, (self._input(scores), self._input(target), losses, np.int64(rows),
+                                         np.int32(classes)), threads=rows)
+        return self._reduced(losses, reduction)
+
+    def cross_entropy_forward(self, logits, target, reduction):
+        """l_n = log sum_c e^(z[n, c]) - z[n, t_n], reduced over n."""
+        return self._rows_forward("cross_entropy_forward", logits, target, reduction)
+
+    def cross_entropy_backward(self, grad_out, logits, target, reduction):
+        """grad_z[n, c] = g_n * (softmax(z[n])_c - [c = t_n])."""
+        op = "cross_entropy_backward"
+        check_class_targets(op, logits, target)
+        upstream = self._upstream(op, grad_out, logits, target.shape, reduction)
+        rows, classes = logits.shape
+        grad = self.xp.empty(logits.shape, dtype=logits.dtype)
+        self._launch(SOURCE, op, logits.dtype, (*upstream, self._input(logits), self._input(target), grad,
+                                                np.int64(rows), np.int32(classes)), threads=rows)
+        return grad
+
+    def nll_forward(self, logp, target, reduction):
+        """l_n = -logp[n, t_n], reduced over n."""
+        return self._rows_forward("nll_forward", logp, target, reduction)
+
+    def nll_backward(self, grad_out, logp, target, reduction):
+        """grad_logp[n, c] = -g_n * [c = t_n]."""
+        op = "nll_backward"
+        check_class_targets(op, logp, target)
+        upstream = self._upstream(op, grad_out, logp, target.shape, reduction)
+        rows, classes = logp.shape
+        grad = self.xp.zeros(logp.shape, dtype=logp.dtype)
+        self._launch(SOURCE, op, logp.dtype, (*upstream, self._input(target), grad, np.int64(rows),
+                                              np.int32(classes)), threads=rows)
+        return grad
+
+    def l1_forward(self, x, target, reduction):
+        """l = |x - t|, reduced."""
+        op = "l1_forward"
+        check_same(op, x=x, target=target)
+        check_reduction(op, reduction)
+        losses = self.xp.empty(x.shape, dtype=x.dtype)
+        self._launch(SOURCE, op, x.dtype, (self._input(x), self._input(target), losses, np.int64(x.size)),
+                     threads=x.size)
+        return self._reduced(losses, reduction)
+
+    def l1_backward(self, grad_out, x, target, reduction):
+        """grad_x = g * sign(x - t) (0 where x = t)."""
+        op = "l1_backward"
+        check_same(op, x=x, target=target)
+        upstream = self._upstream(op, grad_out, x, x.shape, reduction)
+        grad = self.xp.empty(x.shape, dtype=x.dtype)
+        self._launch(SOURCE, op, x.dtype, (*upstream, self._input(x), self._input(target), grad,
+                                           np.int64(x.size)), threads=x.size)
+        return grad
