@@ -24,8 +24,10 @@ from minigan.apps import register as _add_apps
 from minigan.apps.commands import add_cache_dir_option, add_crop_options
 from minigan.bench import register as _add_bench
 from minigan.data import load_dataset, to_unit_range
+from minigan.models.gan import D_NORMS
 from minigan.train import make_config, resume_config, run_training
 from minigan.train.common import TrainingInterrupted
+from minigan.train.gan import LOSSES as GAN_LOSSES
 from minigan.train.runner import generate, latent_size, load_model, reconstruct
 from minigan.viz import check_image_path, save_image_grid, save_reconstructions
 
@@ -82,8 +84,20 @@ def _add_model_options(parser, model):
     group = parser.add_argument_group(f"{model} model")
     if model in ("gan", "dcgan"):
         group.add_argument("--nz", type=_positive_int, help="noise dimension")
-        group.add_argument("--loss", choices=("non-saturating", "minimax"), help="generator loss")
-        group.add_argument("--label-smoothing", type=float, help="one-sided: real targets 1 - s (default 0)")
+        group.add_argument("--loss", choices=GAN_LOSSES,
+                           help="default non-saturating; wgan-gp also sets --n-critic 5, --gp-lambda 10, --lr 1e-4, "
+                                "--betas 0 0.9" + (", --d-norm none" if model == "dcgan" else "") + " unless given")
+        group.add_argument("--label-smoothing", type=float,
+                           help="one-sided: real targets 1 - s (default 0; BCE losses only)")
+        group.add_argument("--n-critic", type=_positive_int,
+                           help="discriminator (critic) updates per generator update (default 1)")
+        group.add_argument("--gp-lambda", type=float, metavar="LAMBDA",
+                           help="weight of the WGAN-GP gradient penalty (--loss wgan-gp only; default 10)")
+        group.add_argument("--r1", type=float, metavar="GAMMA",
+                           help="add the R1 penalty GAMMA/2 * |grad_x D(x)|^2 on real images (not with wgan-gp)")
+    if model == "dcgan":
+        group.add_argument("--d-norm", choices=D_NORMS,
+                           help="normalisation in the discriminator (default batch; none with --loss wgan-gp)")
     if model in ("gan", "ae", "vae"):
         group.add_argument("--hidden", type=_positive_int, nargs="+", help="hidden layer sizes")
     if model == "gan":

@@ -11,6 +11,8 @@ from minigan import nn
 from minigan.data import value_range_for
 from minigan.models.layers import check_image_shape, conv_decoder, conv_encoder, mlp, output_activation_layer
 
+D_NORMS = ("batch", "none")  # the DCGAN discriminator's normalisation
+
 
 class GAN(nn.Module):
     """Base class: ``generator``, ``discriminator``, ``nz`` and the pixel range of generated images."""
@@ -55,12 +57,16 @@ class DCGAN(GAN):
     G is ``layers.conv_decoder`` (transposed convs, BatchNorm, ReLU), D is ``layers.conv_encoder``
     (strided convs, BatchNorm, LeakyReLU(0.2)) with one output. Conv and transposed-conv weights
     start as N(0, 0.02²), BatchNorm weights as N(1, 0.02²) with zero bias.
+    ``d_norm='none'`` builds D without BatchNorm: the critic of WGAN-GP (Gulrajani et al. 2017, who
+    use no normalisation or layer norm there, since the penalty is taken per image).
     """
 
-    def __init__(self, image_size=32, channels=1, nz=100, ngf=32, ndf=32):
+    def __init__(self, image_size=32, channels=1, nz=100, ngf=32, ndf=32, d_norm="batch"):
         if min(channels, nz, ngf, ndf) < 1:
             raise ValueError(f"channels, nz, ngf, ndf must be positive; got {channels}, {nz}, {ngf}, {ndf}")
+        if d_norm not in D_NORMS:
+            raise ValueError(f"d_norm must be one of {', '.join(D_NORMS)}; got {d_norm!r}")
         generator = conv_decoder(nz, ngf, channels, image_size, "tanh")
-        discriminator = conv_encoder(ndf, channels, image_size, outputs=1)
+        discriminator = conv_encoder(ndf, channels, image_size, outputs=1, batch_norm=d_norm == "batch")
         super().__init__(generator, discriminator, nz, "tanh")
         nn.init.dcgan_init_(self)

@@ -51,15 +51,18 @@ def conv_decoder(nz, ngf, channels, image_size, output_activation="tanh"):
     return nn.Sequential(*layers)
 
 
-def conv_encoder(ndf, channels, image_size, outputs):
+def conv_encoder(ndf, channels, image_size, outputs, batch_norm=True):
     """The DCGAN discriminator: image -> Conv(4, 2, 1) to ndf -> LeakyReLU(0.2)
     -> [Conv(4, 2, 1) -> BN -> LeakyReLU(0.2)], doubling channels and halving the size down to 4x4
-    -> Conv(4, 1, 0) to ``outputs`` channels of 1x1 -> flattened to (N, outputs)."""
+    -> Conv(4, 1, 0) to ``outputs`` channels of 1x1 -> flattened to (N, outputs).
+    ``batch_norm=False`` leaves the BN layers out (a WGAN-GP critic: its gradient penalty is per
+    image, which batch statistics would mix across the batch)."""
     depth = conv_depth(image_size)
     width = ndf
     layers = [nn.Conv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2)]
     for _ in range(depth - 1):
-        layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2), nn.LeakyReLU(0.2)]
+        norm = [nn.BatchNorm2d(width * 2)] if batch_norm else []
+        layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), *norm, nn.LeakyReLU(0.2)]
         width *= 2
     layers += [nn.Conv2d(width, outputs, 4, 1, 0, bias=False), nn.Flatten()]
     return nn.Sequential(*layers)

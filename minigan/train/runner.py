@@ -47,10 +47,11 @@ from minigan.data import DataLoader, load_dataset, to_unit_range
 from minigan.image_cache import check_crop
 from minigan.metrics import fid_hog, reconstruction_mse
 from minigan.models import AE, DCGAN, MLPGAN, VAE, ConvAE, ConvVAE
+from minigan.models.gan import D_NORMS
 from minigan.optim import SGD, Adam
 from minigan.train.ae import train_ae
 from minigan.train.common import DivergenceError, TrainingInterrupted
-from minigan.train.gan import train_gan
+from minigan.train.gan import check_gan_options, train_gan
 from minigan.train.schedules import MultiStage
 from minigan.train.vae import check_reconstruction, train_vae
 from minigan.viz import save_image_grid, save_loss_curves, save_reconstructions
@@ -69,12 +70,12 @@ DEFAULTS = {
     "stage2_step": None, "stage2_lr": None, "stage2_optimizer": None, "progress": True,
     # GANs
     "nz": 64, "hidden": [256, 512], "output_activation": "tanh", "ngf": 32, "ndf": 32,
-    "loss": "non-saturating", "label_smoothing": 0.0,
+    "loss": "non-saturating", "label_smoothing": 0.0, "n_critic": 1, "gp_lambda": None, "r1": 0.0, "d_norm": "batch",
     # autoencoders
     "latent_dim": 32, "nf": 32, "reconstruction": "bce", "beta": 1.0,
 }
 MODEL_DEFAULTS = {
-    "gan": {"steps": 2000},
+    "gan": {"steps": 2000, "d_norm": "none"},
     "dcgan": {"steps": 800, "nz": 100},
     "ae": {"steps": 1000, "lr": 1e-3, "betas": [0.9, 0.999], "output_activation": "sigmoid", "hidden": [512, 256]},
     "convae": {"steps": 600, "lr": 1e-3, "betas": [0.9, 0.999], "output_activation": "sigmoid"},
@@ -82,18 +83,21 @@ MODEL_DEFAULTS = {
             "latent_dim": 16},
     "convvae": {"steps": 800, "lr": 1e-3, "betas": [0.9, 0.999], "output_activation": "sigmoid", "latent_dim": 16},
 }
+# Chosen with a GAN loss, before the options (which override them): WGAN-GP as Gulrajani et al. train it.
+LOSS_DEFAULTS = {"wgan-gp": {"n_critic": 5, "gp_lambda": 10.0, "lr": 1e-4, "betas": [0.0, 0.9], "d_norm": "none"}}
 RESUMABLE_CHANGES = ("steps", "epochs", "device", "progress", "out", "sample_every", "checkpoint_every", "n_eval",
                      "cache_dir")
 
 
 def make_config(model, **options):
-    """The full settings of a run: ``DEFAULTS``, then the model's defaults, then ``options``."""
+    """The full settings of a run: ``DEFAULTS``, then the model's defaults, the loss's defaults, then ``options``."""
     if model not in FAMILIES:
         raise ValueError(f"unknown model {model!r}; expected one of {', '.join(FAMILIES)}")
     unknown = sorted(set(options) - set(DEFAULTS))
     if unknown:
         raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
-    config = {"model": model, **DEFAULTS, **MODEL_DEFAULTS[model], **options}
+    loss_defaults = LOSS_DEFAULTS.get(options.get("loss"), {})
+    config = {"model": model, **DEFAULTS, **MODEL_DEFAULTS[model], **loss_defaults, **options}
     if options.get("epochs") is not None and options.get("steps") is None:
         config["steps"] = None
     if config["out"] is None:
@@ -116,13 +120,31 @@ def _validate(config):
         raise ValueError("stage2_step needs stage2_lr and/or stage2_optimizer")
     if FAMILIES[config["model"]] == "vae":
         check_reconstruction(config["reconstruction"], config["output_activation"])
+    if FAMILIES[config["model"]] == "gan":
+        _validate_gan(config)
     if config["stage2_optimizer"] not in (None, "adam", "sgd"):
         raise ValueError(f"stage2_optimizer must be 'adam' or 'sgd', got {config['stage2_optimizer']!r}")
 
 
+def _validate_gan(config):
+    check_gan_options(config["loss"], config["label_smoothing"], config["n_critic"], config["gp_lambda"],
+                      config["r1"])
+    if config["gp_lambda"] is not None and config["loss"] != "wgan-gp":
+        raise ValueError(f"gp_lambda weighs the WGAN-GP penalty; it needs loss 'wgan-gp', not {config['loss']!r}")
+    norms = D_NORMS if config["model"] == "dcgan" else ("none",)
+    if config["d_norm"] not in norms:
+        raise ValueError(f"d_norm of a {config['model']} discriminator must be one of {', '.join(norms)}, "
+                         f"got {config['d_norm']!r}")
+
+
+def _with_later_settings(saved):
+    """A saved config with the settings added since it was written, at their defaults."""
+    return {**DEFAULTS, **MODEL_DEFAULTS.get(saved.get("model"), {}), **saved}
+
+
 def resume_config(out, **changes):
     """The config saved in ``out``'s checkpoint with ``changes``; only ``RESUMABLE_CHANGES`` may differ."""
-    saved = load_checkpoint(os.path.join(out, CHECKPOINT_NAME))["config"]
+    saved = _with_later_settings(load_checkpoint(os.path.join(out, CHECKPOINT_NAME))["config"])
     for name, value in changes.items():
         if name not in RESUMABLE_CHANGES and saved.get(name) != value:
             raise ValueError(f"cannot change {name} when resuming (saved {saved.get(name)!r}, given {value!r})")
@@ -141,7 +163,7 @@ def build_model(config):
     if name == "gan":
         model = MLPGAN(shape, config["nz"], tuple(config["hidden"]), config["output_activation"])
     elif name == "dcgan":
-        model = DCGAN(size, channels, config["nz"], config["ngf"], config["ndf"])
+        model = DCGAN(size, channels, config["nz"], config["ngf"], config["ndf"], config["d_norm"])
     elif name == "ae":
         model = AE(shape, config["latent_dim"], tuple(config["hidden"]), config["output_activation"])
     elif name == "convae":
@@ -170,7 +192,7 @@ def load_model(checkpoint_path, device=None):
     state = load_checkpoint(checkpoint_path)
     if not isinstance(state.get("config"), dict) or "model" not in state:
         raise ValueError(f"{checkpoint_path} is a checkpoint, but not one written by minigan train (no model config)")
-    config = dict(state["config"], device=device or state["config"]["device"])
+    config = dict(_with_later_settings(state["config"]), device=device or state["config"]["device"])
     model = build_model(config)
     model.load_state_dict(state["model"])
     return model.eval(), config
@@ -383,7 +405,8 @@ class _Run:
                 if self.family == "gan":
                     train_gan(self.model, self.loader, self.optimizers["d"], self.optimizers["g"], self.steps,
                               self.noise_rng, self.config["loss"], self.config["label_smoothing"],
-                              callbacks=callbacks, **common)
+                              n_critic=self.config["n_critic"], gp_lambda=self.config["gp_lambda"],
+                              r1_gamma=self.config["r1"], callbacks=callbacks, **common)
                 elif self.family == "ae":
                     train_ae(self.model, self.loader, self.optimizers["model"], self.steps, callbacks=callbacks,
                              **common)
