@@ -79,24 +79,33 @@ def check_crop(crop):
 
 def list_files(root):
     """``(images, others)`` under ``root``, hidden files and folders left out, in a fixed order
-    (each folder's files sorted by name, then its sub-folders sorted by name):
+    (each folder's files sorted by name, then its sub-folders sorted by name, depth first):
     ``images`` is ``[[relative path, size, mtime_ns], ...]`` of the files with an image extension,
     ``others`` the relative paths of the rest."""
     images, others = [], []
-    for folder, subfolders, names in os.walk(root):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        for name in sorted(n for n in names if not n.startswith(".")):
-            path = os.path.join(folder, name)
-            relative = os.path.relpath(path, root)
-            if not name.lower().endswith(IMAGE_EXTENSIONS):
-                others.append(relative)
-                continue
+
+    def visit(folder, prefix):
+        with os.scandir(folder) as scan:
+            entries = sorted((e for e in scan if not e.name.startswith(".")), key=lambda e: e.name)
+        subfolders = []
+        for entry in entries:
+            relative = prefix + entry.name
             try:
-                stat = os.stat(path)
+                if entry.is_dir():
+                    subfolders.append(entry)
+                    continue
+                stat = entry.stat()
             except OSError:
                 others.append(relative)
                 continue
-            images.append([relative, stat.st_size, stat.st_mtime_ns])
+            if entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                images.append([relative, stat.st_size, stat.st_mtime_ns])
+            else:
+                others.append(relative)
+        for entry in subfolders:
+            visit(entry.path, prefix + entry.name + os.sep)
+
+    visit(root, "")
     return images, others
 
 
