@@ -47,16 +47,21 @@ class ClassificationCuda(Launcher):
         """l_n = log sum_c e^(z[n, c]) - z[n, t_n], reduced over n."""
         return self._rows_forward("cross_entropy_forward", logits, target, reduction)
 
+    def _rows_backward(self, op, grad_out, scores, target, reduction, inputs, fill):
+        """grad (rows, classes), made by ``fill`` (zeros or empty): C signature (grad_out, grad_full,
+        divisor, *inputs, grad, rows, classes)."""
+        check_class_targets(op, scores, target)
+        upstream = self._upstream(op, grad_out, scores, target.shape, reduction)
+        rows, classes = scores.shape
+        grad = fill(scores.shape, dtype=scores.dtype)
+        self._launch(SOURCE, op, scores.dtype, (*upstream, *inputs, grad, np.int64(rows), np.int32(classes)),
+                     threads=rows)
+        return grad
+
     def cross_entropy_backward(self, grad_out, logits, target, reduction):
         """grad_z[n, c] = g_n * (softmax(z[n])_c - [c = t_n])."""
-        op = "cross_entropy_backward"
-        check_class_targets(op, logits, target)
-        upstream = self._upstream(op, grad_out, logits, target.shape, reduction)
-        rows, classes = logits.shape
-        grad = self.xp.empty(logits.shape, dtype=logits.dtype)
-        self._launch(SOURCE, op, logits.dtype, (*upstream, self._input(logits), self._input(target), grad,
-                                                np.int64(rows), np.int32(classes)), threads=rows)
-        return grad
+        return self._rows_backward("cross_entropy_backward", grad_out, logits, target, reduction,
+                                   (self._input(logits), self._input(target)), self.xp.empty)
 
     def nll_forward(self, logp, target, reduction):
         """l_n = -logp[n, t_n], reduced over n."""
@@ -64,14 +69,8 @@ class ClassificationCuda(Launcher):
 
     def nll_backward(self, grad_out, logp, target, reduction):
         """grad_logp[n, c] = -g_n * [c = t_n]."""
-        op = "nll_backward"
-        check_class_targets(op, logp, target)
-        upstream = self._upstream(op, grad_out, logp, target.shape, reduction)
-        rows, classes = logp.shape
-        grad = self.xp.zeros(logp.shape, dtype=logp.dtype)
-        self._launch(SOURCE, op, logp.dtype, (*upstream, self._input(target), grad, np.int64(rows),
-                                              np.int32(classes)), threads=rows)
-        return grad
+        return self._rows_backward("nll_backward", grad_out, logp, target, reduction, (self._input(target),),
+                                   self.xp.zeros)
 
     def l1_forward(self, x, target, reduction):
         """l = |x - t|, reduced."""

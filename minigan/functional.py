@@ -1411,6 +1411,25 @@ def norm(x, p=2, dim=None, keepdim=False):
     return sum(powered, axis=dim, keepdims=keepdim) ** (1.0 / p)
 
 
+class _Clone(Function):
+    """y = a copy of x (its own array);  dx = g."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+    backward_graph = staticmethod(lambda ctx, g, x: g)
+
+
+def clone(x):
+    """A copy of x with its own storage that stays in the graph (``torch.clone``)."""
+    return _Clone.apply(x)
+
+
 # --------------------------------------------------------------------------------------
 # torch.nn's layers and losses: softplus, softmax, dropout, nearest upsampling, embedding,
 # L1 / cross-entropy / NLL losses
@@ -1613,8 +1632,7 @@ class _L1Loss(Function):
 
     @staticmethod
     def backward_graph(ctx, g, x, target):
-        scale = 1.0 / ctx.x.size if ctx.reduction == "mean" else 1.0
-        dx = g * _constant(ctx.xp.sign(ctx.x - ctx.target) * scale, x)
+        dx = _reduced_grad(ctx, g, x) * _constant(ctx.xp.sign(ctx.x - ctx.target), x)
         return (dx if ctx.needs_input_grad[0] else None), (-dx if ctx.needs_input_grad[1] else None)
 
 
