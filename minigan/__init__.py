@@ -35,9 +35,9 @@ from minigan.dtypes import device, float32, float64, int32, int64  # noqa: E402
 from minigan.tensor import Tensor, default_generator, manual_seed, ones, rand, randn, tensor, zeros  # noqa: E402
 from minigan.creation import (arange, empty, empty_like, from_numpy, full, full_like, linspace, ones_like,  # noqa: E402
                               rand_like, randint, randn_like, randperm, tensor_types, zeros_like)
-from minigan.ops import (abs, add, argmax, argmin, cat, clamp, div, exp, flatten, is_tensor, log, matmul,  # noqa: E402
-                         max, maximum, mean, min, minimum, mul, neg, norm, permute, pow, reshape, sigmoid, sqrt,
-                         squeeze, stack, std, sub, sum, tanh, transpose, unsqueeze, var, where)
+from minigan.ops import (abs, add, argmax, argmin, cat, chunk, clamp, clone, div, exp, flatten, is_tensor, log,  # noqa: E402
+                         matmul, max, maximum, mean, min, minimum, mul, neg, norm, permute, pow, reshape, sigmoid,
+                         split, sqrt, squeeze, stack, std, sub, sum, tanh, transpose, unsqueeze, var, where)
 from minigan import functional, nn, optim  # noqa: E402  (after Tensor, which they build on)
 from minigan.nn import functional as _nn_functional, parallel as _nn_parallel  # noqa: E402,F401  (nn.functional, nn.parallel)
 from minigan import accelerator, autograd, backends, cuda, utils  # noqa: E402
@@ -54,7 +54,8 @@ __all__ = ["Tensor", "Function", "backend", "device", "float32", "float64", "int
            "arange", "linspace", "FloatTensor", "DoubleTensor", "LongTensor", "IntTensor", "BoolTensor", "cat",
            "stack", "where", "exp", "log", "sqrt", "abs", "sigmoid", "tanh", "sum", "mean", "max", "min", "maximum",
            "minimum", "argmax", "argmin", "std", "var", "norm", "clamp", "add", "sub", "mul", "div", "pow", "neg",
-           "matmul", "reshape", "flatten", "squeeze", "unsqueeze", "transpose", "permute", "is_tensor",
+           "matmul", "reshape", "flatten", "squeeze", "unsqueeze", "transpose", "permute", "clone", "split", "chunk",
+           "is_tensor",
            "manual_seed", "default_generator", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "save", "load", "functional", "nn", "optim", "autograd", "utils", "cuda", "accelerator", "backends",
            "__version__"]

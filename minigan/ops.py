@@ -44,6 +44,9 @@ squeeze = _tensor_method("squeeze")
 unsqueeze = _tensor_method("unsqueeze")
 transpose = _tensor_method("transpose")
 permute = _tensor_method("permute")
+clone = _tensor_method("clone")
+split = _tensor_method("split")
+chunk = _tensor_method("chunk")
 
 exp, log, abs, sigmoid, tanh = F.exp, F.log, F.absolute, F.sigmoid, F.tanh
 matmul, where, stack, maximum, minimum = F.matmul, F.where, F.stack, F.maximum, F.minimum

@@ -501,6 +501,30 @@ class Tensor:
         """This tensor: minigan's ops return contiguous arrays already."""
         return self
 
+    def clone(self):
+        """A copy with its own storage, still in the graph (gradients flow through it)."""
+        from minigan import functional as F
+        return F.clone(self)
+
+    def split(self, split_size_or_sections, dim=0):
+        """Pieces along ``dim`` of ``split_size`` each (the last may be smaller), or of the given sizes."""
+        axis = _axis("split", dim, self.ndim)
+        length = self.shape[axis]
+        sizes = split_size_or_sections
+        if isinstance(sizes, int):
+            if sizes < 1:
+                raise ValueError(f"split: split_size must be positive, got {sizes}")
+            sizes = [min(sizes, length - start) for start in range(0, length, sizes)]
+        if sum(sizes) != length:
+            raise ValueError(f"split: sizes {list(sizes)} do not add up to {length}, the length of dimension {dim}")
+        bounds = np.cumsum([0, *sizes])
+        lead = (slice(None),) * axis
+        return tuple(self[lead + (slice(int(lo), int(hi)),)] for lo, hi in zip(bounds, bounds[1:]))
+
+    def chunk(self, chunks, dim=0):
+        """``chunks`` pieces along ``dim`` of ceil(length / chunks) each (fewer when they run out)."""
+        return self.split(-(-self.shape[_axis("chunk", dim, self.ndim)] // chunks), dim)
+
     # --- in place (writes the array, as PyTorch does on .data; nothing is recorded) ---------
     def _check_in_place(self, op):
         if self.requires_grad and autograd.is_grad_enabled():

@@ -59,6 +59,23 @@ def test_expand_and_repeat_match_numpy(rng):
         x.repeat(2)
 
 
+def test_split_chunk_and_clone(rng):
+    a = rng.standard_normal((7, 4))
+    x = mg.tensor(a, dtype=mg.float64)
+    for pieces, expected in ((x.split(3), np.split(a, [3, 6])), (x.chunk(3), np.split(a, [3, 6])),
+                             (x.split([1, 3], dim=1), np.split(a, [1], axis=1)), (mg.chunk(x, 2, 1), np.split(a, 2, 1))):
+        assert len(pieces) == len(expected)
+        for piece, want in zip(pieces, expected):
+            np.testing.assert_array_equal(piece.numpy(), want)
+    copy = x.clone()
+    copy.add_(1.0)
+    np.testing.assert_array_equal(x.numpy(), a)  # its own storage
+    assert gradcheck(lambda t: t.clone() * t.chunk(2, dim=1)[1].sum(), [f64(rng, 3, 4)])
+    assert gradgradcheck(lambda t: t.clone() ** 2, [f64(rng, 3, 2)])
+    with pytest.raises(ValueError, match="add up"):
+        x.split([2, 2])
+
+
 def test_item_tolist_and_python_conversions():
     x = mg.tensor([[1.5, 2.0]])
     assert x.tolist() == [[1.5, 2.0]]
