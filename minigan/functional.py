@@ -1430,25 +1430,6 @@ def clone(x):
     return _Clone.apply(x)
 
 
-class _Clone(Function):
-    """y = a copy of x (its own array);  dx = g."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return x.copy()
-
-    @staticmethod
-    def backward(ctx, g):
-        return g
-
-    backward_graph = staticmethod(lambda ctx, g, x: g)
-
-
-def clone(x):
-    """A copy of x with its own storage that stays in the graph (``torch.clone``)."""
-    return _Clone.apply(x)
-
-
 # --------------------------------------------------------------------------------------
 # torch.nn's layers and losses: softplus, softmax, dropout, nearest upsampling, embedding,
 # L1 / cross-entropy / NLL losses
