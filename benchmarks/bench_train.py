@@ -4,7 +4,9 @@
 
 For each model, minigan's model is built, its PyTorch twin gets the same weights
 (``benchmarks.torch_models``), and both run the same step on the same batch with Adam. A GAN
-step is a discriminator update on real + fake images followed by a generator update; an AE step
+step is a discriminator update on real + fake images followed by a generator update; a WGAN-GP
+critic step is one update of a critic without batch norm on ``E[D(x̃)] - E[D(x)] + λ·GP``, the
+gradient penalty taken with ``grad(..., create_graph=True)`` (a gradient of a gradient); an AE step
 minimises MSE(x̂, x); a VAE step minimises BCE(x̂, x) + KL, both summed per image. The two
 frameworks alternate step by step (A/B/A/B, the order flipping every round) in one process, so
 a change in machine load hits both; the ratio is the median of the per-round ratios.
@@ -45,7 +47,7 @@ class ModelSpec:
     """A benchmarked model: how to build it, what its step trains, its batch and image shape."""
 
     name: str
-    kind: str  # 'gan' | 'ae' | 'vae'
+    kind: str  # 'gan' | 'wgan_gp' | 'ae' | 'vae'
     build: object
     batch: int
     image: tuple
@@ -61,6 +63,9 @@ def _specs(quick):
                              (3, min(size, 32), min(size, 32))),
         "dcgan64": ModelSpec("dcgan64", "gan", lambda: models.DCGAN(image_size=size, channels=3, nz=100, ngf=width,
                                                                     ndf=width), batch, (3, size, size)),
+        "wgan_gp64": ModelSpec("wgan_gp64", "wgan_gp", lambda: models.DCGAN(image_size=size, channels=3, nz=100,
+                                                                          ngf=width, ndf=width, d_norm="none"),
+                               batch, (3, size, size)),
         "conv_ae": ModelSpec("conv_ae", "ae", lambda: models.ConvAE(image_size=32, channels=1, latent_dim=32,
                                                                     nf=32 if not quick else 8), batch, (1, 32, 32)),
         "vae": ModelSpec("vae", "vae", lambda: models.VAE(image_shape=(1, 32, 32), latent_dim=16), batch, (1, 32, 32)),
@@ -74,12 +79,12 @@ class Framework:
     def __init__(self, name, device="cpu"):
         self.name, self.device = name, device
         if name == "minigan":
-            self.F, self.Adam = F, optim.Adam
+            self.F, self.Adam, self.grad = F, optim.Adam, mg.autograd.grad
             self.tensor = lambda array: mg.tensor(array, device=device)
             self.kl = F.kl_normal
         else:
             import torch
-            self.F, self.Adam = torch.nn.functional, torch.optim.Adam
+            self.F, self.Adam, self.grad = torch.nn.functional, torch.optim.Adam, torch.autograd.grad
             self.tensor = lambda array: torch.from_numpy(array).to(device)
             self.kl = lambda mu, logvar: -0.5 * (1 + logvar - mu * mu - logvar.exp()).sum()
 
@@ -97,6 +102,11 @@ class Trainer:
             real = rng.uniform(-1, 1, (n, *spec.image)).astype(np.float32)
             self.inputs = dict(real=real, z=rng.standard_normal((n, model.nz), dtype=np.float32),
                                ones=np.ones((n, 1), np.float32), zeros=np.zeros((n, 1), np.float32))
+        elif spec.kind == "wgan_gp":  # Gulrajani et al.'s Adam; fakes as a fixed batch (a critic step does not run G)
+            self.opt_d = fw.Adam(model.discriminator.parameters(), lr=1e-4, betas=(0.0, 0.9))
+            self.inputs = dict(real=rng.uniform(-1, 1, (n, *spec.image)).astype(np.float32),
+                               fake=rng.uniform(-1, 1, (n, *spec.image)).astype(np.float32),
+                               eps=rng.uniform(0, 1, (n, 1, 1, 1)).astype(np.float32))
         else:
             self.opt = fw.Adam(model.parameters(), lr=1e-3)
             self.inputs = dict(x=rng.uniform(0, 1, (n, *spec.image)).astype(np.float32))
@@ -120,6 +130,19 @@ class Trainer:
         loss_g.backward()
         self.opt_g.step()
         return loss_d.item(), loss_g.item()
+
+    def _wgan_gp_step(self, real, fake, eps, gp_lambda=10.0):
+        """One Adam step on ``E[D(fake)] - E[D(real)] + λ·mean((‖∇D(x̂)‖₂ - 1)²)``,
+        ``x̂ = eps·real + (1 - eps)·fake``."""
+        critic = self.model.discriminator
+        x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_()
+        g = self.fw.grad(critic(x_hat).sum(), x_hat, create_graph=True)[0]
+        penalty = ((g.flatten(1).norm(dim=1) - 1) ** 2).mean()
+        loss = critic(fake).mean() - critic(real).mean() + gp_lambda * penalty
+        self.opt_d.zero_grad()
+        loss.backward()
+        self.opt_d.step()
+        return loss.item(), penalty.item()
 
     def _ae_step(self, x):
         loss = self.fw.F.mse_loss(self.model.decoder(self.model.encoder(x)), x)

@@ -119,12 +119,12 @@ def test_train_benchmark_against_torch(tmp_path, torch):
     paths = bench_train.run_benchmark(None, quick=True, rounds=1, out_dir=tmp_path)
     rows = json.loads(paths["json"].read_text())["rows"]
     assert {(r["model"], r["framework"]) for r in rows} == {
-        (m, f) for m in ("mlp_gan", "dcgan32", "dcgan64", "conv_ae", "vae") for f in ("minigan", "torch")}
+        (m, f) for m in ("mlp_gan", "dcgan32", "dcgan64", "wgan_gp64", "conv_ae", "vae") for f in ("minigan", "torch")}
     assert all(_positive(r["vs_torch"]) for r in rows if r["framework"] == "minigan")
     assert paths["png"].stat().st_size > 0
 
 
-@pytest.mark.parametrize("model", ["mlp_gan", "dcgan32", "conv_ae", "vae"])
+@pytest.mark.parametrize("model", ["mlp_gan", "dcgan32", "wgan_gp64", "conv_ae", "vae"])
 def test_torch_twin_takes_the_same_steps(model, torch):
     trainers = bench_train.make_trainers(bench_train._specs(quick=True)[model])
     for _ in range(2):  # the second step starts from weights both optimizers updated
