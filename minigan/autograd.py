@@ -16,41 +16,13 @@ with recording on, so the gradients are Tensors on a new graph and can be differ
 (the gradient penalties of WGAN-GP and R1 need this; see docs/math.md, "Gradients of gradients").
 """
 
-import contextlib
 import re
-import threading
 
 import numpy as np
 
 from minigan import backend
-
-_state = threading.local()
-
-
-def is_grad_enabled():
-    return getattr(_state, "grad_enabled", True)
-
-
-@contextlib.contextmanager
-def set_grad_enabled(mode):
-    """Inside this block ops record themselves on the tape if and only if ``mode`` is true."""
-    previous = is_grad_enabled()
-    _state.grad_enabled = bool(mode)
-    try:
-        yield
-    finally:
-        _state.grad_enabled = previous
-
-
-def no_grad():
-    """Inside this block no op records itself on the tape (as ``torch.no_grad``)."""
-    return set_grad_enabled(False)
-
-
-def enable_grad():
-    """Inside this block ops record themselves again, even within ``no_grad`` (as ``torch.enable_grad``)."""
-    return set_grad_enabled(True)
-
+from minigan.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401  (re-exported)
+from minigan.tensor import Tensor, use_backward
 
 class Context:
     """What a Function's forward leaves for its backward: the device, its array module and kernels."""
@@ -92,8 +64,6 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **options):
-        from minigan.tensor import Tensor
-
         tensors = [a for a in args if isinstance(a, Tensor)]
         if not tensors:
             raise TypeError(f"{cls.op_name()}: expected at least one Tensor argument")
@@ -175,8 +145,6 @@ def _propagate(roots, root_grads, targets, retain_graph, create_graph):
     Returns {id: (target, its total gradient)} for each target reached. Gradients are arrays when
     ``create_graph`` is false and Tensors (on a new graph) when it is true.
     """
-    from minigan.tensor import Tensor
-
     order = _topological_order(roots)
     if targets is None:
         targets = {id(t) for t in order if t._node is None and t.requires_grad}
@@ -227,8 +195,6 @@ def _as_tuple(values):
 
 def _root_grads(op, outputs, grad_outputs, create_graph):
     """Check ``grad_outputs`` against ``outputs`` (ones for one-element outputs when missing)."""
-    from minigan.tensor import Tensor
-
     if grad_outputs is None:
         grad_outputs = (None,) * len(outputs)
     grad_outputs = _as_tuple(grad_outputs)
@@ -265,8 +231,6 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
     As ``torch.autograd.backward``: ``retain_graph`` defaults to ``create_graph``; with
     ``create_graph`` the ``.grad`` Tensors carry a graph of their own.
     """
-    from minigan.tensor import Tensor
-
     roots = _as_tuple(tensors)
     retain_graph = create_graph if retain_graph is None else retain_graph
     root_grads = _root_grads("backward", roots, grad_tensors, create_graph)
@@ -286,8 +250,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     differentiated again. An input the outputs do not depend on gives an error, or None when
     ``allow_unused=True``. ``only_inputs`` is accepted for PyTorch compatibility and ignored.
     """
-    from minigan.tensor import Tensor
-
     del only_inputs
     outputs, inputs = _as_tuple(outputs), _as_tuple(inputs)
     if not inputs:
@@ -317,3 +279,6 @@ def Variable(tensor, requires_grad=False, volatile=False):
     """``torch.autograd.Variable`` (kept by PyTorch for old code): the tensor, detached, with
     ``requires_grad`` set as asked."""
     return tensor.detach().requires_grad_(requires_grad)
+
+
+use_backward(backward)  # Tensor.backward() walks the graph with this module's backward()

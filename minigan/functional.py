@@ -9,11 +9,13 @@ light ones use the array module (``ctx.xp``: NumPy or CuPy) directly.
 Names, signatures and layouts mirror ``torch.nn.functional``.
 """
 
+import sys
+
 import numpy as np
 
 from minigan.autograd import Function
 from minigan.backend import array_module, scatter_add
-from minigan.tensor import Tensor, default_generator, tensor
+from minigan.tensor import Tensor, default_generator, tensor, use_ops
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -1742,3 +1744,6 @@ def nll_loss(logp, target, weight=None, size_average=None, ignore_index=-100, re
     """Negative log-likelihood −logp[n, t_n] of log-probabilities (N, C) and class indices (N,), reduced."""
     return _classification_loss(_NLLLoss, "nll_loss", logp, target, weight, ignore_index,
                                 legacy_reduction(size_average, reduce, reduction))
+
+
+use_ops(sys.modules[__name__])  # Tensor's operators and methods call the ops of this module

@@ -2,14 +2,34 @@
 
 ``Tensor.array`` is the underlying NumPy/CuPy array. ``Tensor.data`` is PyTorch's: a Tensor
 sharing that array, cut from the graph (so ``p.data.clamp_(-c, c)`` changes ``p`` without
-recording anything). ``Tensor.grad`` is a Tensor or None. Operators dispatch to ``minigan.functional``.
+recording anything). ``Tensor.grad`` is a Tensor or None.
+
+Operators and math methods dispatch to ``minigan.functional`` (``F`` below), and ``backward()`` to
+``minigan.autograd``. Both of those modules build on this one, so this one does not import them
+(that would be a cycle): each hands itself over when it is imported, at the end of its file.
+``import minigan`` imports both, so they are in place before any Tensor op runs.
 """
 
 import numpy as np
 
-from minigan import autograd, backend, dtypes
+from minigan import backend, dtypes, grad_mode
 from minigan.dtypes import FLOAT_DTYPES as _FLOAT_DTYPES
 from minigan.dtypes import float32, float64, int64
+
+F = None  # minigan.functional, handed over by use_ops() at the end of functional.py
+autograd_backward = None  # minigan.autograd.backward, handed over by use_backward() at the end of autograd.py
+
+
+def use_ops(functional):
+    """Make Tensor's operators and math methods call the ops of ``functional`` (minigan.functional)."""
+    global F
+    F = functional
+
+
+def use_backward(backward):
+    """Make ``Tensor.backward()`` walk the graph with ``backward`` (minigan.autograd.backward)."""
+    global autograd_backward
+    autograd_backward = backward
 
 _default_generator = np.random.default_rng(0)
 
@@ -149,7 +169,7 @@ class Tensor:
         dtype = self.dtype if dtype is None else _as_dtype(dtype)
         if device == self.device and dtype == self.dtype and not copy:
             return self
-        if self.requires_grad and not self.is_leaf and autograd.is_grad_enabled():
+        if self.requires_grad and not self.is_leaf and grad_mode.is_grad_enabled():
             raise NotImplementedError("minigan does not differentiate through Tensor.to(); convert leaf tensors "
                                       "(inputs, parameters) or call .detach() first")
         array = backend.to_device(self.array, device).astype(dtype, copy=copy)
@@ -192,7 +212,7 @@ class Tensor:
         PyTorch, the graph is freed afterwards unless ``retain_graph`` (default: ``create_graph``);
         with ``create_graph=True`` the ``.grad`` Tensors carry a graph and can be differentiated.
         """
-        autograd.backward(self, None if gradient is None else (gradient,), retain_graph=retain_graph,
+        autograd_backward(self, None if gradient is None else (gradient,), retain_graph=retain_graph,
                           create_graph=create_graph)
 
     def requires_grad_(self, requires_grad=True):
@@ -207,59 +227,45 @@ class Tensor:
 
     # --- operators (the math lives in minigan.functional) --------------------------------
     def __add__(self, other):
-        from minigan import functional as F
         return F.add(self, other)
 
     def __radd__(self, other):
-        from minigan import functional as F
         return F.add(other, self)
 
     def __sub__(self, other):
-        from minigan import functional as F
         return F.sub(self, other)
 
     def __rsub__(self, other):
-        from minigan import functional as F
         return F.sub(other, self)
 
     def __mul__(self, other):
-        from minigan import functional as F
         return F.mul(self, other)
 
     def __rmul__(self, other):
-        from minigan import functional as F
         return F.mul(other, self)
 
     def __truediv__(self, other):
-        from minigan import functional as F
         return F.div(self, other)
 
     def __rtruediv__(self, other):
-        from minigan import functional as F
         return F.div(other, self)
 
     def __pow__(self, exponent):
-        from minigan import functional as F
         return F.pow(self, exponent)
 
     def __rpow__(self, base):
-        from minigan import functional as F
         return F.pow(base, self)
 
     def __matmul__(self, other):
-        from minigan import functional as F
         return F.matmul(self, other)
 
     def __rmatmul__(self, other):
-        from minigan import functional as F
         return F.matmul(other, self)
 
     def __neg__(self):
-        from minigan import functional as F
         return F.neg(self)
 
     def __getitem__(self, index):
-        from minigan import functional as F
         return F.getitem(self, index)
 
     def _compare(self, other, op):
@@ -326,25 +332,21 @@ class Tensor:
 
     # --- reductions (torch's dim=/keepdim=; NumPy's axis=/keepdims= work too) -------------
     def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        from minigan import functional as F
         dim, keepdim = _reduction_args("sum", dim, keepdim, axis, keepdims)
         return F.sum(self, axis=dim, keepdims=keepdim)
 
     def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        from minigan import functional as F
         dim, keepdim = _reduction_args("mean", dim, keepdim, axis, keepdims)
         return F.mean(self, axis=dim, keepdims=keepdim)
 
     def max(self, dim=None, keepdim=False):
         """The largest element; ``(values, indices)`` along ``dim``; the elementwise max with a Tensor."""
-        from minigan import functional as F
         if isinstance(dim, Tensor):
             return F.maximum(self, dim)
         return F.amax_with_indices(self, dim, keepdim)
 
     def min(self, dim=None, keepdim=False):
         """The smallest element; ``(values, indices)`` along ``dim``; the elementwise min with a Tensor."""
-        from minigan import functional as F
         if isinstance(dim, Tensor):
             return F.minimum(self, dim)
         return F.amin_with_indices(self, dim, keepdim)
@@ -361,15 +363,12 @@ class Tensor:
         return Tensor(index, dtype=int64, device=self.device)
 
     def var(self, dim=None, unbiased=True, keepdim=False):
-        from minigan import functional as F
         return F.var(self, dim=dim, unbiased=unbiased, keepdim=keepdim)
 
     def std(self, dim=None, unbiased=True, keepdim=False):
-        from minigan import functional as F
         return F.std(self, dim=dim, unbiased=unbiased, keepdim=keepdim)
 
     def norm(self, p=2, dim=None, keepdim=False):
-        from minigan import functional as F
         return F.norm(self, p=p, dim=dim, keepdim=keepdim)
 
     # --- elementwise (named forms of the operators, torch's signatures) --------------------
@@ -392,34 +391,27 @@ class Tensor:
         return -self
 
     def exp(self):
-        from minigan import functional as F
         return F.exp(self)
 
     def log(self):
-        from minigan import functional as F
         return F.log(self)
 
     def sqrt(self):
         return self ** 0.5
 
     def abs(self):
-        from minigan import functional as F
         return F.absolute(self)
 
     def clamp(self, min=None, max=None):
-        from minigan import functional as F
         return F.clamp(self, min, max)
 
     def relu(self):
-        from minigan import functional as F
         return F.relu(self)
 
     def tanh(self):
-        from minigan import functional as F
         return F.tanh(self)
 
     def sigmoid(self):
-        from minigan import functional as F
         return F.sigmoid(self)
 
     eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
@@ -427,7 +419,6 @@ class Tensor:
     # --- shape -----------------------------------------------------------------------------
     def reshape(self, *shape):
         """This tensor with a new shape of the same size; one entry may be -1 (inferred)."""
-        from minigan import functional as F
         return F.reshape(self, _shape(shape))
 
     view = reshape
@@ -461,7 +452,6 @@ class Tensor:
 
     def expand(self, *sizes):
         """Broadcast to ``sizes`` (-1 keeps an axis); minigan returns a copy, not a view."""
-        from minigan import functional as F
         return F.expand(self, _shape(sizes))
 
     def expand_as(self, other):
@@ -469,12 +459,10 @@ class Tensor:
 
     def repeat(self, *sizes):
         """Tiled ``sizes[i]`` times along axis i (``torch.Tensor.repeat``)."""
-        from minigan import functional as F
         return F.repeat(self, _shape(sizes))
 
     def transpose(self, *axes):
         """``t.transpose(a, b)`` swaps two axes (PyTorch); ``t.transpose()`` reverses all (NumPy)."""
-        from minigan import functional as F
         if len(axes) == 2:
             order = list(range(self.ndim))
             order[axes[0]], order[axes[1]] = order[axes[1]], order[axes[0]]
@@ -494,7 +482,6 @@ class Tensor:
         return self if self.ndim < 2 else self.transpose(0, 1)
 
     def permute(self, *axes):
-        from minigan import functional as F
         return F.permute(self, _shape(axes))
 
     def contiguous(self):
@@ -503,7 +490,6 @@ class Tensor:
 
     def clone(self):
         """A copy with its own storage, still in the graph (gradients flow through it)."""
-        from minigan import functional as F
         return F.clone(self)
 
     def split(self, split_size_or_sections, dim=0):
@@ -527,7 +513,7 @@ class Tensor:
 
     # --- in place (writes the array, as PyTorch does on .data; nothing is recorded) ---------
     def _check_in_place(self, op):
-        if self.requires_grad and autograd.is_grad_enabled():
+        if self.requires_grad and grad_mode.is_grad_enabled():
             if self.is_leaf:
                 raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an in-place "
                                    "operation (do it under no_grad(), or on .data, as in PyTorch)")
