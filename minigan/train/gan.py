@@ -90,7 +90,7 @@ def gradient_penalty(critic, real, fake, rng):
     ``D(x̂).sum()`` has gradient ∇D(x̂ᵢ) at image i (the images do not interact in a critic without
     batch norm); ``create_graph=True`` keeps it differentiable, so the critic step's backward
     reaches the weights through it."""
-    eps = mg.tensor(rng.random((real.shape[0],) + (1,) * (real.ndim - 1)).astype(np.float32), device=real.device)
+    eps = mg.tensor(rng.random((real.shape[0],) + (1,) * (real.ndim - 1)), dtype=real.dtype, device=real.device)
     x_hat = (eps * real + (1.0 - eps) * fake).detach().requires_grad_()
     g = grad(critic(x_hat).sum(), x_hat, create_graph=True)[0]
     return ((g.flatten(1).norm(dim=1) - 1.0) ** 2).mean()
