@@ -375,8 +375,9 @@ class _Run:
             # the bar starts after this process's first step, so its rate and ETA leave out kernel compilation
             postfix = {name: f"{value:.3f}" for name, value in values.items()}
             if self.bar is None:
-                self.bar = tqdm(total=self.steps, initial=step, desc=f"minigan {config['model']}", postfix=postfix,
+                self.bar = tqdm(total=self.steps, initial=step, desc=f"minigan {config['model']}",
                                 disable=not config["progress"], unit="step", dynamic_ncols=True)
+                self.bar.set_postfix(postfix)  # a dict keeps the losses' order; tqdm(postfix=...) sorts them
             else:
                 self.bar.set_postfix(postfix, refresh=False)
                 self.bar.update(1)
