@@ -15,6 +15,7 @@ import argparse
 import os
 import shlex
 import sys
+import traceback
 import warnings
 
 import numpy as np
@@ -22,6 +23,7 @@ import numpy as np
 import minigan as mg
 from minigan.apps import register as _add_apps
 from minigan.apps.commands import add_cache_dir_option, add_crop_options
+from minigan import run_as_torch
 from minigan.bench import register as _add_bench
 from minigan.data import load_dataset, to_unit_range
 from minigan.models.gan import D_NORMS
@@ -248,6 +250,27 @@ def _run_interpolate(args):
     return 0
 
 
+def _run_torch_script(args):
+    """Run a PyTorch script unchanged with ``torch`` resolved to minigan (minigan.run_as_torch)."""
+    if not os.path.isfile(args.script):
+        raise FileNotFoundError(f"no script {args.script!r}; give the path of a Python file written for PyTorch")
+    try:
+        return run_as_torch.main([args.script, *args.script_args])
+    except NotImplementedError as missing:  # a torch feature minigan lacks: one line naming it
+        print(f"minigan: error: {missing}", file=sys.stderr)
+        return 1
+    except Exception:  # the script's own error: its traceback is what the user needs
+        traceback.print_exc()
+        return 1
+
+
+def _add_run_torch(subparsers):
+    parser = subparsers.add_parser("run-torch", help="run a PyTorch script unchanged, with torch resolved to minigan")
+    parser.add_argument("script", help="a Python file written for PyTorch")
+    parser.add_argument("script_args", nargs=argparse.REMAINDER, help="arguments passed on to the script")
+    parser.set_defaults(run=_run_torch_script)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="minigan",
@@ -261,6 +284,7 @@ def build_parser():
     _add_interpolate(subparsers)
     _add_apps(subparsers)
     _add_bench(subparsers)
+    _add_run_torch(subparsers)
     return parser
 
 

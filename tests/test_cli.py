@@ -3,6 +3,8 @@ the first hour of a new user (existing runs, Ctrl-C, bad checkpoints, output nam
 
 import os
 import signal
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -167,3 +169,19 @@ def test_small_folder_suggests_batch_size_and_names_the_skipped_files(tmp_path, 
     assert ".py:" not in err and "Traceback" not in err
     assert err.splitlines()[-1] == ("minigan: error: the data has 3 images, fewer than one batch of 8; "
                                     "use --batch-size 3 or less")
+
+
+def test_run_torch_runs_a_pytorch_script_and_names_what_is_missing(tmp_path):
+    """A subprocess: the torch alias replaces `torch` in sys.modules, which must not leak into this process."""
+    script = tmp_path / "train.py"
+    script.write_text("import sys\nimport torch\nimport torch.nn as nn\n"
+                      "layer = nn.Linear(3, 2)\nprint('shape', tuple(layer(torch.randn(4, 3)).shape), sys.argv[1:])\n"
+                      "if sys.argv[1:] == ['--lstm']:\n    nn.LSTM(3, 4)\n")
+    command = [sys.executable, "-m", "minigan.cli", "run-torch", str(script)]
+    ok = subprocess.run(command + ["--steps", "2"], capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0 and "shape (4, 2) ['--steps', '2']" in ok.stdout
+    missing = subprocess.run(command + ["--lstm"], capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 1
+    assert missing.stderr.strip().splitlines() == ["minigan: error: minigan does not support torch.nn.LSTM"]
+    absent = subprocess.run(command[:-1] + [str(tmp_path / "nope.py")], capture_output=True, text=True, timeout=300)
+    assert absent.returncode == 1 and "no script" in absent.stderr and "Traceback" not in absent.stderr
