@@ -4,8 +4,7 @@ and 'mean' add them in one block (sum_losses)."""
 
 import numpy as np
 
-from minigan.kernels.cuda_launch import CudaSource, Launcher, check_shape, float_dtype
-from minigan.reference import check_class_targets, check_reduction, check_same
+from minigan.kernels.cuda_launch import CudaSource, Launcher
 
 SOURCE = CudaSource("classification", ("cross_entropy_forward", "cross_entropy_backward", "nll_forward",
                                        "nll_backward", "l1_forward", "l1_backward", "sum_losses"))
@@ -23,21 +22,15 @@ class ClassificationCuda(Launcher):
         self._launch(SOURCE, "sum_losses", losses.dtype, (losses, np.int64(losses.size), divisor, out), blocks=1)
         return out
 
-    def _upstream(self, op, grad_out, like, shape, reduction):
+    def _upstream(self, grad_out, like, shape, reduction):
         """(grad_out, grad_full, divisor): the kernels' g = grad_out[i or 0] / divisor, for losses of
         ``shape`` computed from the float array ``like``."""
-        check_reduction(op, reduction)
-        grad_out = self._input(grad_out)
-        check_shape(op, "grad_out", grad_out, shape if reduction == "none" else ())
-        dtype = float_dtype(op, input=like, grad_out=grad_out)
         count = int(np.prod(shape))
-        return grad_out, np.int32(reduction == "none"), dtype.type(count if reduction == "mean" else 1)
+        return (self._input(grad_out), np.int32(reduction == "none"),
+                like.dtype.type(count if reduction == "mean" else 1))
 
     def _rows_forward(self, op, scores, target, reduction):
-        dtype = float_dtype(op, scores=scores)
-        check_class_targets(op, scores, target)
-        check_reduction(op, reduction)
-        rows, classes = scores.shape
+        dtype, (rows, classes) = scores.dtype, scores.shape
         losses = self.xp.empty(rows, dtype=dtype)
         self._launch(SOURCE, op, dtype, (self._input(scores), self._input(target), losses, np.int64(rows),
                                          np.int32(classes)), threads=rows)
@@ -50,8 +43,7 @@ class ClassificationCuda(Launcher):
     def _rows_backward(self, op, grad_out, scores, target, reduction, inputs, fill):
         """grad (rows, classes), made by ``fill`` (zeros or empty): C signature (grad_out, grad_full,
         divisor, *inputs, grad, rows, classes)."""
-        check_class_targets(op, scores, target)
-        upstream = self._upstream(op, grad_out, scores, target.shape, reduction)
+        upstream = self._upstream(grad_out, scores, target.shape, reduction)
         rows, classes = scores.shape
         grad = fill(scores.shape, dtype=scores.dtype)
         self._launch(SOURCE, op, scores.dtype, (*upstream, *inputs, grad, np.int64(rows), np.int32(classes)),
@@ -74,20 +66,15 @@ class ClassificationCuda(Launcher):
 
     def l1_forward(self, x, target, reduction):
         """l = |x - t|, reduced."""
-        op = "l1_forward"
-        check_same(op, x=x, target=target)
-        check_reduction(op, reduction)
         losses = self.xp.empty(x.shape, dtype=x.dtype)
-        self._launch(SOURCE, op, x.dtype, (self._input(x), self._input(target), losses, np.int64(x.size)),
+        self._launch(SOURCE, "l1_forward", x.dtype, (self._input(x), self._input(target), losses, np.int64(x.size)),
                      threads=x.size)
         return self._reduced(losses, reduction)
 
     def l1_backward(self, grad_out, x, target, reduction):
         """grad_x = g * sign(x - t) (0 where x = t)."""
-        op = "l1_backward"
-        check_same(op, x=x, target=target)
-        upstream = self._upstream(op, grad_out, x, x.shape, reduction)
+        upstream = self._upstream(grad_out, x, x.shape, reduction)
         grad = self.xp.empty(x.shape, dtype=x.dtype)
-        self._launch(SOURCE, op, x.dtype, (*upstream, self._input(x), self._input(target), grad,
-                                           np.int64(x.size)), threads=x.size)
+        self._launch(SOURCE, "l1_backward", x.dtype, (*upstream, self._input(x), self._input(target), grad,
+                                                      np.int64(x.size)), threads=x.size)
         return grad

@@ -9,8 +9,8 @@ loop kernels.
 
 import numpy as np
 
-from minigan.kernels.cuda_launch import CudaSource, Launcher, check_4d, check_shape, float_dtype
-from minigan.reference import check_conv2d, conv2d_output_hw, pair
+from minigan.kernels.cuda_launch import CudaSource, Launcher
+from minigan.kernels.geometry import conv2d_output_hw, pair
 
 DIRECT_CONV = ("conv2d_forward_direct", "conv2d_backward_data_direct",
                "conv2d_backward_weight_direct")
@@ -19,15 +19,13 @@ SOURCE = CudaSource("conv2d", ("im2col", "col2im") + DIRECT_CONV)
 
 
 class _ConvGeometry:
-    """Sizes of one convolution, checked, and as the kernels' C arguments (MG_CONV_PARAMS)."""
+    """Sizes of one convolution, and as the kernels' C arguments (MG_CONV_PARAMS)."""
 
-    def __init__(self, op, x_shape, weight_shape, stride, padding, dilation):
-        check_conv2d(op, x_shape, weight_shape)
+    def __init__(self, x_shape, weight_shape, stride, padding, dilation):
         stride, padding, dilation = pair(stride), pair(padding), pair(dilation)
         self.n, self.c, self.h, self.w = (int(v) for v in x_shape)
         self.o, _, self.kh, self.kw = (int(v) for v in weight_shape)
-        self.ho, self.wo = conv2d_output_hw(op, (self.h, self.w), (self.kh, self.kw),
-                                            stride, padding, dilation)
+        self.ho, self.wo = conv2d_output_hw((self.h, self.w), (self.kh, self.kw), stride, padding, dilation)
         self.y_shape = (self.n, self.o, self.ho, self.wo)
         self.x_shape = (self.n, self.c, self.h, self.w)
         self.weight_shape = (self.o, self.c, self.kh, self.kw)
@@ -52,44 +50,34 @@ class Conv2dCuda(Launcher):
         self._launch(SOURCE, "im2col", x.dtype, (x, col, *g.args), threads=col.size)
         return col
 
-    def _add_bias(self, op, y, bias):
+    @staticmethod
+    def _add_bias(y, bias):
         if bias is not None:
-            check_shape(op, "bias", bias, (y.shape[1],))
-            float_dtype(op, y=y, bias=bias)
             y += bias.reshape(1, -1, 1, 1)
         return y
 
-    def _forward_geometry(self, op, x, weight, stride, padding, dilation):
-        float_dtype(op, x=x, weight=weight)
-        return _ConvGeometry(op, x.shape, weight.shape, stride, padding, dilation)
-
-    def _data_geometry(self, op, grad_y, weight, input_hw, stride, padding, dilation):
-        float_dtype(op, grad_y=grad_y, weight=weight)
-        check_4d(op, grad_y=grad_y, weight=weight)
+    @staticmethod
+    def _data_geometry(grad_y, weight, input_hw, stride, padding, dilation):
+        """The convolution whose output gradient is grad_y (N, O, Ho, Wo), for input (N, C, *input_hw)."""
         x_shape = (grad_y.shape[0], weight.shape[1], *pair(input_hw))
-        g = _ConvGeometry(op, x_shape, weight.shape, stride, padding, dilation)
-        check_shape(op, "grad_y", grad_y, g.y_shape)
-        return g
+        return _ConvGeometry(x_shape, weight.shape, stride, padding, dilation)
 
-    def _weight_geometry(self, op, grad_y, x, kernel_hw, stride, padding, dilation):
-        float_dtype(op, grad_y=grad_y, x=x)
-        check_4d(op, grad_y=grad_y, x=x)
+    @staticmethod
+    def _weight_geometry(grad_y, x, kernel_hw, stride, padding, dilation):
+        """The convolution of x with an (O, C, *kernel_hw) weight, O = grad_y.shape[1]."""
         weight_shape = (grad_y.shape[1], x.shape[1], *pair(kernel_hw))
-        g = _ConvGeometry(op, x.shape, weight_shape, stride, padding, dilation)
-        check_shape(op, "grad_y", grad_y, g.y_shape)
-        return g
+        return _ConvGeometry(x.shape, weight_shape, stride, padding, dilation)
 
     def conv2d_forward(self, x, weight, bias, stride, padding, dilation):
         """y = W_rows (O, kH*kW*C) @ im2col(x) (N, kH*kW*C, Ho*Wo), reshaped, + bias (GEMM path)."""
-        g = self._forward_geometry("conv2d_forward", x, weight, stride, padding, dilation)
+        g = _ConvGeometry(x.shape, weight.shape, stride, padding, dilation)
         col = self._im2col(self._input(x), g)
         y = self.xp.matmul(_weight_rows(weight), col).reshape(g.y_shape)
-        return self._add_bias("conv2d_forward", y, bias)
+        return self._add_bias(y, bias)
 
     def conv2d_backward_data(self, grad_y, weight, input_hw, stride, padding, dilation):
         """grad_x = col2im(W_rows^T (kH*kW*C, O) @ grad_y (N, O, Ho*Wo)) (GEMM path)."""
-        g = self._data_geometry("conv2d_backward_data", grad_y, weight, input_hw, stride,
-                                padding, dilation)
+        g = self._data_geometry(grad_y, weight, input_hw, stride, padding, dilation)
         col = self.xp.matmul(_weight_rows(weight).T, grad_y.reshape(g.n, g.o, -1))
         grad_x = self.xp.empty(g.x_shape, dtype=grad_y.dtype)
         self._launch(SOURCE, "col2im", grad_x.dtype, (self._input(col), grad_x, *g.args),
@@ -99,8 +87,7 @@ class Conv2dCuda(Launcher):
     def conv2d_backward_weight(self, grad_y, x, kernel_hw, stride, padding, dilation):
         """grad_W_rows = sum_n grad_y[n] (O, Ho*Wo) @ im2col(x)[n]^T (GEMM path, one tensordot),
         read back as (O, C, kH, kW)."""
-        g = self._weight_geometry("conv2d_backward_weight", grad_y, x, kernel_hw, stride,
-                                  padding, dilation)
+        g = self._weight_geometry(grad_y, x, kernel_hw, stride, padding, dilation)
         col = self._im2col(self._input(x), g)
         grad_rows = self.xp.tensordot(grad_y.reshape(g.n, g.o, -1), col, axes=([0, 2], [0, 2]))
         grad_w = grad_rows.reshape(g.o, g.kh, g.kw, g.c).transpose(0, 3, 1, 2)
@@ -108,17 +95,16 @@ class Conv2dCuda(Launcher):
 
     def conv2d_forward_direct(self, x, weight, bias, stride, padding, dilation):
         """y[n,o,oh,ow] = sum_{c,kh,kw} weight[o,c,kh,kw] * x[n,c,oh*sH-pH+kh*dH, ow*sW-pW+kw*dW] + bias[o]."""
-        g = self._forward_geometry("conv2d_forward_direct", x, weight, stride, padding, dilation)
+        g = _ConvGeometry(x.shape, weight.shape, stride, padding, dilation)
         y = self.xp.empty(g.y_shape, dtype=x.dtype)
         self._launch(SOURCE, "conv2d_forward_direct", y.dtype,
                      (self._input(x), self._input(weight), y, *g.args), threads=y.size)
-        return self._add_bias("conv2d_forward_direct", y, bias)
+        return self._add_bias(y, bias)
 
     def conv2d_backward_data_direct(self, grad_y, weight, input_hw, stride, padding, dilation):
         """grad_x[n,c,h,w] = sum over (o, kh, kw) and the (oh, ow) that (h, w) feeds of
         grad_y[n,o,oh,ow] * weight[o,c,kh,kw]."""
-        g = self._data_geometry("conv2d_backward_data_direct", grad_y, weight, input_hw,
-                                stride, padding, dilation)
+        g = self._data_geometry(grad_y, weight, input_hw, stride, padding, dilation)
         grad_x = self.xp.empty(g.x_shape, dtype=grad_y.dtype)
         self._launch(SOURCE, "conv2d_backward_data_direct", grad_x.dtype,
                      (self._input(grad_y), self._input(weight), grad_x, *g.args),
@@ -128,8 +114,7 @@ class Conv2dCuda(Launcher):
     def conv2d_backward_weight_direct(self, grad_y, x, kernel_hw, stride, padding, dilation):
         """grad_weight[o,c,kh,kw] = sum_{n,oh,ow} grad_y[n,o,oh,ow] * x[n,c,oh*sH-pH+kh*dH, ow*sW-pW+kw*dW],
         one block (a shared-memory reduction) per weight element."""
-        g = self._weight_geometry("conv2d_backward_weight_direct", grad_y, x, kernel_hw,
-                                  stride, padding, dilation)
+        g = self._weight_geometry(grad_y, x, kernel_hw, stride, padding, dilation)
         grad_w = self.xp.empty(g.weight_shape, dtype=x.dtype)
         self._launch(SOURCE, "conv2d_backward_weight_direct", grad_w.dtype,
                      (self._input(grad_y), self._input(x), grad_w, *g.args), blocks=grad_w.size)

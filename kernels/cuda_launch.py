@@ -13,6 +13,9 @@ dtype and passes scalars as the exact NumPy types of the C signature (``np.int32
 ``np.int64`` for ``long long``, the array dtype for ``T``). Elementwise kernels run 256-thread
 blocks over a grid-stride loop (grid capped at MAX_GRID blocks); reductions run one block per
 channel / weight element / partial sum.
+
+The host code checks nothing: ``minigan.functional`` validates every input before a kernel runs
+(docs/kernel_api.md). It only derives what a launch needs: sizes, and the variant from the dtype.
 """
 
 import importlib.resources
@@ -22,7 +25,6 @@ from typing import NamedTuple
 import numpy as np
 
 from minigan import cuda_host
-from minigan.reference import check_dtype, check_same
 
 BLOCK = 256
 """Threads per block; the shared-memory reductions in the .cu files assume exactly this."""
@@ -103,32 +105,6 @@ def raw_modules(device):
     raise ValueError(f"kernel_set: device must be 'cuda' or 'cuda-sim', got {device!r}")
 
 
-# ---------------------------------------------------------------------------- argument checks
-
-def float_dtype(op, **arrays):
-    """The one dtype (float32 or float64) of the named arrays; TypeError otherwise."""
-    check_dtype(op, **arrays)
-    return np.dtype(next(iter(arrays.values())).dtype)
-
-
-def check_shape(op, name, array, shape):
-    if tuple(array.shape) != tuple(shape):
-        raise ValueError(f"{op}: {name} has shape {tuple(array.shape)}, expected {tuple(shape)}")
-
-
-def check_4d(op, **arrays):
-    for name, a in arrays.items():
-        if a.ndim != 4:
-            raise ValueError(f"{op}: {name} must be 4-D, got shape {tuple(a.shape)}")
-
-
-def check_writable(op, **arrays):
-    """Arrays updated in place must be C-contiguous (a copy would drop the update)."""
-    for name, a in arrays.items():
-        if not a.flags.c_contiguous:
-            raise ValueError(f"{op}: {name} (shape {tuple(a.shape)}) must be C-contiguous")
-
-
 # ---------------------------------------------------------------------------- launching
 
 class Launcher:
@@ -178,7 +154,6 @@ class Launcher:
 
     def _elementwise(self, op, source, inputs, scalars=()):
         """out = kernel(*inputs) elementwise; C signature (*inputs, out, *scalars, n)."""
-        check_same(op, **inputs)
         inputs = [self._input(a) for a in inputs.values()]
         dtype = inputs[0].dtype
         out = self.xp.empty_like(inputs[0])

@@ -1,4 +1,4 @@
-"""Shape rules shared by every kernel set (the Numba kernels here, the CUDA host code, `minigan.reference`).
+"""Shape rules shared by every kernel set (the Numba kernels here, the CUDA host code, the NumPy reference).
 
 Pure arithmetic on validated sizes: `minigan.functional` checks them before any kernel runs.
 """

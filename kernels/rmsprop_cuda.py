@@ -3,8 +3,7 @@
 
 import numpy as np
 
-from minigan.kernels.cuda_launch import CudaSource, Launcher, check_writable
-from minigan.reference import check_same
+from minigan.kernels.cuda_launch import CudaSource, Launcher
 
 SOURCE = CudaSource("rmsprop", ("rmsprop_step",))
 
@@ -17,19 +16,9 @@ class RmspropCuda(Launcher):
         """In place: g = grad + wd*p; v <- alpha*v + (1-alpha)*g^2; avg = sqrt(v) + eps, or centered
         (grad_avg given) ga <- alpha*ga + (1-alpha)*g, avg = sqrt(v - ga^2) + eps; p <- p - lr*g/avg,
         or with momentum buf <- momentum*buf + g/avg, p <- p - lr*buf."""
-        op = "rmsprop_step"
-        if momentum != 0 and momentum_buf is None:
-            raise ValueError(f"{op}: momentum={momentum} needs a momentum_buf of shape {tuple(param.shape)}")
         centered, use_momentum = grad_avg is not None, momentum != 0
-        state = {"param": param, "square_avg": square_avg}
-        if centered:
-            state["grad_avg"] = grad_avg
-        if use_momentum:
-            state["momentum_buf"] = momentum_buf
-        check_same(op, grad=grad, **state)
-        check_writable(op, **state)
         real = param.dtype.type
-        self._launch(SOURCE, op, param.dtype,
+        self._launch(SOURCE, "rmsprop_step", param.dtype,
                      (param, self._input(grad), square_avg, grad_avg if centered else square_avg,
                       momentum_buf if use_momentum else square_avg, real(lr), real(alpha), real(eps),
                       real(weight_decay), real(momentum), np.int32(centered), np.int32(use_momentum),

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from minigan import reference as R
+from minigan.kernels.geometry import conv2d_output_hw
 
 KERNEL_SETS = ["numba"]
 DTYPES = [np.float32, np.float64]
@@ -96,7 +97,7 @@ def conv_inputs(case, dtype, seed=0):
     x = rand(seed, (n, c, h, w), dtype)
     weight = rand(seed + 1, (o, c) + k, dtype, scale=0.5)
     bias = rand(seed + 2, (o,), dtype) if has_bias else None
-    out_hw = R.conv2d_output_hw("test", (h, w), k, s, p, d)
+    out_hw = conv2d_output_hw((h, w), k, s, p, d)
     grad_y = rand(seed + 3, (n, o) + out_hw, dtype)
     return x, weight, bias, grad_y, (s, p, d)
 
@@ -352,7 +353,7 @@ def test_non_contiguous_inputs(ks):
 def naive_conv2d(x, weight, bias, stride, padding, dilation):
     """y[n, o, ho, wo] by the textbook sum, one output element at a time."""
     (n_img, channels, height, width), (out_c, _, kh, kw) = x.shape, weight.shape
-    out_h, out_w = R.conv2d_output_hw("naive", (height, width), (kh, kw), stride, padding, dilation)
+    out_h, out_w = conv2d_output_hw((height, width), (kh, kw), stride, padding, dilation)
     y = np.zeros((n_img, out_c, out_h, out_w))
     for n, o, ho, wo in np.ndindex(y.shape):
         total = bias[o]
@@ -472,7 +473,7 @@ def test_reference_losses_match_direct_formulas():
 def naive_max_pool(x, kernel, stride, padding):
     """(y, indices) by scanning each window in row-major order, skipping the padding."""
     height, width = x.shape[2:]
-    out_hw = R.pool2d_output_hw("naive", (height, width), kernel, stride, padding)
+    out_hw = conv2d_output_hw((height, width), kernel, stride, padding)
     y, indices = np.zeros(x.shape[:2] + out_hw), np.zeros(x.shape[:2] + out_hw, dtype=np.int64)
     for n, c, ho, wo in np.ndindex(y.shape):
         window = [(x[n, c, h, w], h * width + w)

@@ -6,6 +6,7 @@ import pytest
 
 from minigan import reference as R
 from minigan.kernels import chunks, conv2d, winograd
+from minigan.kernels.geometry import conv2d_output_hw
 from tests.test_kernels import assert_matches, rand, reference64
 
 # (N, C, O, H, W, stride, padding): kernel = 2 * stride in each dimension
@@ -37,7 +38,7 @@ def case_inputs(case, dtype, seed=0):
     x = rand(seed, (n, c, h, w), dtype)
     weight = rand(seed + 1, (o, c) + kernel, dtype, scale=0.5)
     bias = rand(seed + 2, (o,), dtype)
-    out_hw = R.conv2d_output_hw("test", (h, w), kernel, stride, padding, (1, 1))
+    out_hw = conv2d_output_hw((h, w), kernel, stride, padding)
     grad_y = rand(seed + 3, (n, o) + out_hw, dtype)
     return x, weight, bias, grad_y, (stride, padding, (1, 1))
 
