@@ -56,6 +56,14 @@ def _check_float(op, *tensors):
             raise TypeError(f"{op}: expected float32 or float64 tensors, got {np.dtype(t.dtype).name} of shape {t.shape}")
 
 
+def _int64_indices(op, name, target, device):
+    """An integer Tensor or array -> a contiguous int64 array on ``device``."""
+    values = target.array if isinstance(target, Tensor) else array_module(device).asarray(target)
+    if values.dtype.kind not in "iu":
+        raise TypeError(f"{op}: {name} must hold integer indices (int64), got dtype {values.dtype}")
+    return array_module(device).ascontiguousarray(values.astype(np.int64, copy=False))
+
+
 def _lift(value, like):
     """A Python number or array -> a constant Tensor with ``like``'s dtype and device."""
     if isinstance(value, Tensor):
@@ -789,6 +797,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         raise ValueError(f"{op}: evaluation mode needs running_mean and running_var")
     if training and x.numel() // channels < 2:
         raise ValueError(f"{op}: expected more than 1 value per channel when training, got input shape {x.shape}")
+    for name, t in (("running_mean", running_mean), ("running_var", running_var)):
+        if training and t is not None and not t.array.flags.c_contiguous:
+            raise ValueError(f"{op}: {name} of shape {t.shape} must be C-contiguous: training updates it in place")
     affine = weight is not None
     if not affine:
         xp = array_module(x.device)
@@ -1148,17 +1159,17 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
     """
     op = "max_unpool2d"
     kernel, stride, padding = _pool_options(op, x, kernel_size, stride, padding)
-    indices = indices if isinstance(indices, Tensor) else tensor(indices, dtype=np.int64, device=x.device)
-    if indices.shape != x.shape:
-        raise ValueError(f"{op}: indices shape {indices.shape} does not match input shape {x.shape}")
+    index = _int64_indices(op, "indices", indices, x.device)
+    if index.shape != x.shape:
+        raise ValueError(f"{op}: indices shape {index.shape} does not match input shape {x.shape}")
     if output_size is None:
         output_hw = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + kernel[i] for i in range(2))
     else:
         output_hw = tuple(int(s) for s in tuple(output_size)[-2:])
-    if indices.numel() and (int(indices.array.min()) < 0 or int(indices.array.max()) >= output_hw[0] * output_hw[1]):
+    if index.size and (int(index.min()) < 0 or int(index.max()) >= output_hw[0] * output_hw[1]):
         raise ValueError(f"{op}: an index in indices lies outside [0, {output_hw[0] * output_hw[1]}), "
                          f"the positions of the output size {output_hw}")
-    return _MaxUnpool2d.apply(x, indices.array.astype(np.int64, copy=False), output_hw=output_hw)
+    return _MaxUnpool2d.apply(x, index, output_hw=output_hw)
 
 
 # --------------------------------------------------------------------------------------
@@ -1591,14 +1602,6 @@ class _Embedding(Function):
         return _constant(one_hot.T.copy(), weight) @ g.reshape((flat.size, weight.shape[1]))
 
 
-def _class_indices(op, name, target, device):
-    """An integer Tensor or array -> a contiguous int64 array on ``device``."""
-    values = target.array if isinstance(target, Tensor) else array_module(device).asarray(target)
-    if values.dtype.kind not in "iu":
-        raise TypeError(f"{op}: {name} must hold integer indices (int64), got dtype {values.dtype}")
-    return array_module(device).ascontiguousarray(values.astype(np.int64, copy=False))
-
-
 def embedding(indices, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
               sparse=False):
     """Rows of weight (num_embeddings, D) picked by integer ``indices`` of any shape: y (*indices.shape, D)
@@ -1608,7 +1611,7 @@ def embedding(indices, weight, padding_idx=None, max_norm=None, norm_type=2.0, s
         raise NotImplementedError(f"minigan's {op} does not support max_norm, scale_grad_by_freq or sparse")
     _check_ndim(op, "weight", weight, (2,))
     _check_float(op, weight)
-    index = _class_indices(op, "indices", indices, weight.device)
+    index = _int64_indices(op, "indices", indices, weight.device)
     if index.size and (int(index.min()) < 0 or int(index.max()) >= weight.shape[0]):
         raise ValueError(f"{op}: indices must lie in [0, {weight.shape[0]}) for weight of shape {weight.shape}, "
                          f"got [{int(index.min())}, {int(index.max())}]")
@@ -1712,7 +1715,7 @@ def _classification_loss(function, op, scores, target, weight, ignore_index, red
         raise NotImplementedError(f"minigan's {op} does not support class weights (weight=...)")
     if isinstance(target, Tensor) and np.dtype(target.dtype).kind == "f":
         raise NotImplementedError(f"minigan's {op} takes class indices (int64) as targets, not probabilities")
-    index = _class_indices(op, "target", target, scores.device)
+    index = _int64_indices(op, "target", target, scores.device)
     expected = scores.shape[:1] + scores.shape[2:] if scores.ndim >= 2 else ()
     if scores.ndim < 1 or index.shape != expected:
         raise ValueError(f"{op}: input of shape {scores.shape} needs a target of shape {expected}, "

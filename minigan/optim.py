@@ -85,11 +85,21 @@ class Optimizer:
         loss = closure() if closure is not None else None
         for index, group, p in self._parameters():
             if p.grad is not None:
-                if not p.array.flags.c_contiguous:      # the update kernels write through flat views
-                    raise ValueError(f"{type(self).__name__}.step: parameter {index} {p.shape} is not C-contiguous; "
-                                     "assign it a contiguous array")
+                self._check_parameter(index, p)
                 self._update(p, p.grad.array, self.state.setdefault(index, {}), group, backend.kernels(p.device))
         return loss
+
+    def _check_parameter(self, index, p):
+        """What the update kernels assume: a C-contiguous parameter (they write through flat views) and a
+        gradient of its shape and dtype."""
+        op = f"{type(self).__name__}.step"
+        if not p.array.flags.c_contiguous:
+            raise ValueError(f"{op}: parameter {index} {p.shape} is not C-contiguous; assign it a contiguous array")
+        if p.grad.shape != p.shape:
+            raise ValueError(f"{op}: parameter {index} has shape {p.shape} but its grad has shape {p.grad.shape}")
+        if p.grad.dtype != p.dtype:
+            raise TypeError(f"{op}: parameter {index} is {np.dtype(p.dtype).name} but its grad is "
+                            f"{np.dtype(p.grad.dtype).name}")
 
     def _update(self, param, grad, state, group, kernels):
         raise NotImplementedError
@@ -125,6 +135,10 @@ class Optimizer:
                 raise ValueError(f"{name}.load_state_dict: state for parameter {index}, "
                                  f"but the optimizer has {len(params)} parameters")
             p = params[index]
+            for key, value in saved.items():
+                if np.ndim(value) and np.shape(value) != p.shape:
+                    raise ValueError(f"{name}.load_state_dict: state {key!r} of parameter {index} has shape "
+                                     f"{np.shape(value)}, the parameter {p.shape}")
             self.state[index] = {k: (backend.to_device(np.asarray(v, dtype=p.dtype), p.device).copy()
                                      if np.ndim(v) else v) for k, v in saved.items()}
 

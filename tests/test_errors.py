@@ -7,13 +7,18 @@ import minigan as mg
 from minigan import functional as F
 
 
-def x4(*shape, dtype=mg.float32):
-    return mg.randn(*shape, dtype=dtype, seed=0)
+def x4(*shape, dtype=mg.float32, device="cpu"):
+    return mg.randn(*shape, dtype=dtype, seed=0, device=device)
 
 
-def ints(*shape):
+def ints(*shape, device="cpu"):
     """0, 1, 2, ... as an int64 tensor of `shape`."""
-    return mg.tensor(np.arange(int(np.prod(shape))).reshape(shape), dtype=np.int64)
+    return mg.tensor(np.arange(int(np.prod(shape))).reshape(shape), dtype=np.int64, device=device)
+
+
+def leaf(*shape, device):
+    """A float32 tensor that records its graph."""
+    return x4(*shape, device=device).requires_grad_()
 
 
 @pytest.mark.parametrize("call,error,pattern", [
@@ -76,6 +81,34 @@ def test_bad_input_is_named(call, error, pattern):
         call()
 
 
+@pytest.mark.parametrize("call,error,pattern", [
+    # the kernels assume valid input (docs/kernel_api.md): functional's checks guard every kernel set
+    (lambda d: F.relu(ints(2, 3, device=d)), TypeError, r"relu: expected float32 or float64"),
+    (lambda d: F.mse_loss(x4(3, 5, device=d), x4(3, 5, device=d), reduction="avg"), ValueError,
+     r"mse_loss: reduction must be one of"),
+    (lambda d: F.conv2d(x4(1, 3, 5, 7, device=d), x4(2, 4, 3, 3, device=d)), ValueError,
+     r"conv2d: input shape \(1, 3, 5, 7\) has 3 channels but weight shape \(2, 4, 3, 3\) expects 4"),
+    (lambda d: F.conv2d(x4(1, 3, 5, 7, device=d), x4(2, 3, 3, 3, device=d), x4(3, device=d)), ValueError,
+     r"conv2d: bias shape \(3,\) does not match weight shape \(2, 3, 3, 3\)"),
+    (lambda d: F.batch_norm(x4(1, 3, device=d), None, None, training=True), ValueError,
+     r"batch_norm: expected more than 1 value per channel"),
+    (lambda d: F.max_unpool2d(x4(1, 1, 2, 2, device=d), ints(1, 1, 2, 2, device=d) + 13, 2), ValueError,
+     r"max_unpool2d: an index in indices lies outside \[0, 16\)"),
+    (lambda d: F.tanh(leaf(3, 4, device=d)).backward(mg.ones(4, 3, device=d)), ValueError,
+     r"grad_outputs\[0\] has shape \(4, 3\) but output 0 has shape \(3, 4\)"),
+    (lambda d: F.binary_cross_entropy(F.sigmoid(leaf(3, 5, device=d)), mg.ones(3, 5, device=d)).backward(
+        mg.ones(3, 5, device=d)), ValueError, r"grad_outputs\[0\] has shape \(3, 5\) but output 0 has shape \(\)"),
+    # unpooling indices of a float dtype; running statistics that training cannot update in place
+    (lambda d: F.max_unpool2d(x4(1, 1, 2, 2, device=d), mg.zeros(1, 1, 2, 2, device=d), 2), TypeError,
+     r"max_unpool2d: indices must hold integer indices \(int64\), got dtype float32"),
+    (lambda d: F.batch_norm(x4(4, 3, device=d), mg.zeros(6, device=d)[::2], mg.ones(3, device=d), training=True),
+     ValueError, r"batch_norm: running_mean of shape \(3,\) must be C-contiguous: training updates it in place"),
+])
+def test_bad_input_is_named_before_any_kernel_runs(device, call, error, pattern):
+    with pytest.raises(error, match=pattern):
+        call(device)
+
+
 def test_layers_check_their_input_rank():
     with pytest.raises(ValueError, match=r"BatchNorm2d: expected 4-D input, got shape \(2, 3\)"):
         mg.nn.BatchNorm2d(3)(x4(2, 3))
@@ -88,12 +121,38 @@ def test_optimizer_rejects_empty_parameters_and_negative_lr():
         mg.optim.SGD(mg.nn.Linear(2, 2).parameters(), lr=-1.0)
 
 
-def test_optimizer_rejects_a_parameter_it_cannot_update_in_place():
-    p = mg.nn.Parameter(mg.zeros(3, 4))
-    p.data = mg.tensor(np.ones((4, 3), dtype=np.float32).T)          # a transposed, non-contiguous view
-    p.grad = mg.ones(3, 4)
+def test_optimizer_rejects_a_parameter_it_cannot_update_in_place(device):
+    p = mg.nn.Parameter(mg.zeros(3, 4, device=device))
+    p.data = mg.tensor(np.ones((4, 3), dtype=np.float32).T, device=device)      # a transposed, non-contiguous view
+    p.grad = mg.ones(3, 4, device=device)
     with pytest.raises(ValueError, match=r"SGD.step: parameter 0 \(3, 4\) is not C-contiguous"):
         mg.optim.SGD([p], lr=0.1).step()
+
+
+@pytest.mark.parametrize("optimizer,grad,error,pattern", [
+    (mg.optim.SGD, lambda d: mg.ones(4, 3, device=d), ValueError,
+     r"SGD.step: parameter 1 has shape \(3, 4\) but its grad has shape \(4, 3\)"),
+    (mg.optim.Adam, lambda d: mg.ones(12, device=d), ValueError,
+     r"Adam.step: parameter 1 has shape \(3, 4\) but its grad has shape \(12,\)"),
+    (mg.optim.RMSprop, lambda d: mg.ones(3, 4, dtype=mg.float64, device=d), TypeError,
+     r"RMSprop.step: parameter 1 is float32 but its grad is float64"),
+])
+def test_optimizer_rejects_a_gradient_unlike_its_parameter(device, optimizer, grad, error, pattern):
+    params = [mg.nn.Parameter(mg.zeros(2, device=device)), mg.nn.Parameter(mg.zeros(3, 4, device=device))]
+    params[1].grad = grad(device)
+    with pytest.raises(error, match=pattern):
+        optimizer(params, lr=0.1).step()
+
+
+def test_optimizer_state_must_fit_its_parameters():
+    p = mg.nn.Parameter(mg.zeros(3))
+    p.grad = mg.ones(3)
+    adam = mg.optim.Adam([p])
+    adam.step()
+    other = mg.optim.Adam([mg.nn.Parameter(mg.zeros(4))])
+    with pytest.raises(ValueError, match=r"Adam.load_state_dict: state 'exp_avg' of parameter 0 has shape \(3,\), "
+                                         r"the parameter \(4,\)"):
+        other.load_state_dict(adam.state_dict())
 
 
 def test_gradients_only_for_floats():
