@@ -1443,6 +1443,26 @@ def clone(x):
     return _Clone.apply(x)
 
 
+class _ToDtype(Function):
+    """y = x converted to another floating dtype;  dx = g converted back to x's dtype."""
+
+    @staticmethod
+    def forward(ctx, x, dtype):
+        ctx.dtype = x.dtype
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.astype(ctx.dtype)
+
+    backward_graph = staticmethod(lambda ctx, g, x: _ToDtype.apply(g, dtype=ctx.dtype))
+
+
+def to_dtype(x, dtype):
+    """x as float32 or float64, staying in the graph (what ``Tensor.to(dtype)`` records)."""
+    return _ToDtype.apply(x, dtype=np.dtype(dtype))
+
+
 # --------------------------------------------------------------------------------------
 # torch.nn's layers and losses: softplus, softmax, dropout, nearest upsampling, embedding,
 # L1 / cross-entropy / NLL losses

@@ -156,7 +156,8 @@ class Tensor:
 
         Accepts ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other_tensor)`` and the
         keywords ``device=``/``dtype=``. Returns ``self`` when nothing changes (and not ``copy``).
-        The result is a new leaf: minigan does not differentiate through a conversion.
+        A float-to-float conversion of a tensor that requires grad is recorded (gradients flow back);
+        a move to another device gives a new leaf.
         """
         for arg in args:
             if isinstance(arg, Tensor):
@@ -169,9 +170,13 @@ class Tensor:
         dtype = self.dtype if dtype is None else _as_dtype(dtype)
         if device == self.device and dtype == self.dtype and not copy:
             return self
-        if self.requires_grad and not self.is_leaf and grad_mode.is_grad_enabled():
-            raise NotImplementedError("minigan does not differentiate through Tensor.to(); convert leaf tensors "
-                                      "(inputs, parameters) or call .detach() first")
+        recording = self.requires_grad and grad_mode.is_grad_enabled()
+        if recording and device == self.device and dtype.kind == "f":
+            return F.to_dtype(self, dtype)  # a float conversion stays in the graph, as in PyTorch
+        if recording and not self.is_leaf:
+            raise NotImplementedError("minigan does not differentiate through a change of device or a conversion "
+                                      "to integers in Tensor.to(); move leaf tensors (inputs, parameters) or "
+                                      "call .detach() first")
         array = backend.to_device(self.array, device).astype(dtype, copy=copy)
         return Tensor(array, device=device, requires_grad=self.requires_grad and dtype.kind == "f")
 

@@ -112,10 +112,17 @@ def test_dtype_conversions_and_type_names():
         x.type("torch.HalfTensor")
 
 
-def test_to_refuses_a_tensor_inside_a_graph():
-    x = mg.tensor([1.0], requires_grad=True)
+def test_float_conversions_stay_in_the_graph_and_integer_ones_inside_a_graph_are_refused():
+    x = mg.tensor([1.0, -2.0], requires_grad=True)
+    y = (x * 3).double()
+    assert y.dtype == np.float64 and y.requires_grad
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad.numpy(), 18 * np.array([1.0, -2.0]))  # d(9x²)/dx
+    assert gradgradcheck(lambda a: F.to_dtype(a, mg.float64) ** 3, mg.tensor([0.5, 1.5], dtype=mg.float64,
+                                                                            requires_grad=True))
     with pytest.raises(NotImplementedError, match="Tensor.to"):
-        (x * 2).double()
+        (x * 2).long()
 
 
 def test_device_objects_compare_and_normalise():
