@@ -143,7 +143,9 @@ CASES["max_pool2d_linear"] = ([distinct(2, 2, 5, 6)], lambda x: F.max_pool2d(x, 
                               lambda x: torch.nn.functional.max_pool2d(x, 2))
 SIM_CASES = ("linear", "conv2d", "conv_transpose2d", "conv_transpose2d_output_padding_over_stride",
              "batch_norm_train", "batch_norm_eval", "relu", "leaky_relu", "tanh", "sigmoid", "binary_cross_entropy",
-             "binary_cross_entropy_with_logits", "mse_loss", "kl_normal", "max_pool2d", "max_unpool2d")
+             "binary_cross_entropy_with_logits", "mse_loss", "kl_normal", "max_pool2d", "max_unpool2d",
+             "softplus_softmax_log_softmax", "interpolate_nearest", "embedding", "l1_loss", "cross_entropy",
+             "nll_loss")
 
 
 def tensors(name, device="cpu"):
