@@ -202,6 +202,15 @@ def test_resume_with_a_penalty_equals_the_uninterrupted_run(tmp_path, model, opt
     assert part["history"] == full["history"] and part["rng"] == full["rng"]
 
 
+@pytest.mark.parametrize("options", [{"loss": "wgan-gp", "n_critic": 1}, {"r1": 1.0}])
+def test_penalty_run_on_cuda_sim_matches_the_cpu_run(tmp_path, options):
+    run_training(_tiny("dcgan", tmp_path / "cpu", steps=2, **options))
+    run_training(_tiny("dcgan", tmp_path / "sim", steps=2, device="cuda-sim", **options))
+    cpu, sim = (load_checkpoint(str(tmp_path / name / "checkpoint.npz"))["model"] for name in ("cpu", "sim"))
+    for name, value in cpu.items():
+        np.testing.assert_allclose(sim[name], value, rtol=1e-3, atol=1e-5, err_msg=name)
+
+
 def test_config_from_before_the_penalties_still_resumes_and_loads(tmp_path):
     run_training(_tiny("dcgan", tmp_path, steps=2))
     path = str(tmp_path / "checkpoint.npz")
