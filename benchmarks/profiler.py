@@ -5,8 +5,9 @@
 * ``forward`` and ``backward`` of every ``minigan.autograd.Function`` subclass (time in the op,
   kernel included),
 * every public function of the active CPU kernel set (time in the kernel alone),
-* ``Optimizer.step`` and the graph walk ``autograd.backward`` (whose time minus the ops'
-  backward time is the tape's own overhead),
+* ``Optimizer.step`` and the graph walk (``autograd._propagate``, behind both ``backward()`` and
+  ``grad()``; its time minus the ops' backward time is the tape's own overhead; with
+  ``create_graph=True`` the ops a backward builds count as forwards, inside the walk too),
 
 and restores them afterwards. ``profile.table(steps, step_seconds)`` gives the rows.
 """
@@ -86,7 +87,7 @@ def op_profile():
     for name in [n for n, f in vars(kernels).items() if not n.startswith("_") and inspect.isfunction(f)]:
         patch(kernels, name, profile.timed("kernel", name, getattr(kernels, name)))
     patch(optim.Optimizer, "step", profile.timed("optimizer", "Optimizer.step", optim.Optimizer.step))
-    patch(autograd, "backward", profile.timed("walk", "autograd.backward", autograd.backward))
+    patch(autograd, "_propagate", profile.timed("walk", "autograd.backward", autograd._propagate))
     try:
         yield profile
     finally:

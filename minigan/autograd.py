@@ -165,6 +165,8 @@ def _propagate(roots, root_grads, targets, retain_graph, create_graph):
                 continue
             if node.ctx is None:
                 raise RuntimeError(_FREED.format(op=node.function.op_name()))
+            # only the gradients on a path to a target: grad(D(x), x) computes no weight gradients
+            node.ctx.needs_input_grad = tuple(p is not None and id(p) in needed for p in node.inputs)
             if create_graph:
                 input_grads = node.function.backward_graph(node.ctx, g, *node.inputs)
             else:
