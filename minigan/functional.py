@@ -976,25 +976,35 @@ class _BinaryCrossEntropyWithLogits(Function):
         return dz, dt
 
 
-class _MSELoss(Function):
+class _DifferenceLoss(Function):
+    """A loss of the difference d = x − t per element, then reduced. The kernel pair
+    ``<kernel>_forward`` / ``<kernel>_backward`` gives ℓ and dx; dt = −dx. Each loss below states
+    ℓ and gives ``slope`` = dℓ/dd as Tensors, for the create_graph path."""
+
+    kernel = None
+
+    @classmethod
+    def forward(cls, ctx, x, target, reduction):
+        ctx.x, ctx.target, ctx.reduction = x, target, reduction
+        return getattr(ctx.kernels, f"{cls.kernel}_forward")(x, target, reduction)
+
+    @classmethod
+    def backward(cls, ctx, g):
+        dx = getattr(ctx.kernels, f"{cls.kernel}_backward")(g, ctx.x, ctx.target, ctx.reduction)
+        return (dx if ctx.needs_input_grad[0] else None), (-dx if ctx.needs_input_grad[1] else None)
+
+    @classmethod
+    def backward_graph(cls, ctx, g, x, target):
+        dx = _reduced_grad(ctx, g, x) * cls.slope(ctx, x, target)
+        return (dx if ctx.needs_input_grad[0] else None), (-dx if ctx.needs_input_grad[1] else None)
+
+
+class _MSELoss(_DifferenceLoss):
     """ℓ = (x − t)², reduced;  dx = g · 2(x − t),  dt = −dx."""
 
     name = "mse_loss"
-
-    @staticmethod
-    def forward(ctx, x, target, reduction):
-        ctx.x, ctx.target, ctx.reduction = x, target, reduction
-        return ctx.kernels.mse_forward(x, target, reduction)
-
-    @staticmethod
-    def backward(ctx, g):
-        dx = ctx.kernels.mse_backward(g, ctx.x, ctx.target, ctx.reduction)
-        return (dx if ctx.needs_input_grad[0] else None), (-dx if ctx.needs_input_grad[1] else None)
-
-    @staticmethod
-    def backward_graph(ctx, g, x, target):
-        dx = _reduced_grad(ctx, g, x) * 2.0 * (x - target)
-        return (dx if ctx.needs_input_grad[0] else None), (-dx if ctx.needs_input_grad[1] else None)
+    kernel = "mse"
+    slope = staticmethod(lambda ctx, x, target: 2.0 * (x - target))
 
 
 class _KLNormal(Function):
@@ -1640,25 +1650,12 @@ def embedding(indices, weight, padding_idx=None, max_norm=None, norm_type=2.0, s
     return _Embedding.apply(weight, indices=index, padding_idx=padding_idx)
 
 
-class _L1Loss(Function):
+class _L1Loss(_DifferenceLoss):
     """ℓ = |x − t|, reduced;  dx = g · sign(x − t) (0 where x = t),  dt = −dx."""
 
     name = "l1_loss"
-
-    @staticmethod
-    def forward(ctx, x, target, reduction):
-        ctx.x, ctx.target, ctx.reduction = x, target, reduction
-        return ctx.kernels.l1_forward(x, target, reduction)
-
-    @staticmethod
-    def backward(ctx, g):
-        dx = ctx.kernels.l1_backward(g, ctx.x, ctx.target, ctx.reduction)
-        return (dx if ctx.needs_input_grad[0] else None), (-dx if ctx.needs_input_grad[1] else None)
-
-    @staticmethod
-    def backward_graph(ctx, g, x, target):
-        dx = _reduced_grad(ctx, g, x) * _constant(ctx.xp.sign(ctx.x - ctx.target), x)
-        return (dx if ctx.needs_input_grad[0] else None), (-dx if ctx.needs_input_grad[1] else None)
+    kernel = "l1"
+    slope = staticmethod(lambda ctx, x, target: _constant(ctx.xp.sign(ctx.x - ctx.target), x))
 
 
 def legacy_reduction(size_average, reduce, reduction):
